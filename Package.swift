@@ -1,0 +1,70 @@
+// swift-tools-version:6.0
+// Ranksmith: embed, rerank and search text over HTTP, and refine the
+// embedding model in the background. Module layout and dependency
+// direction follow DESIGN.md: each target may import only those below it.
+import PackageDescription
+import Foundation
+
+/// Kernels are written with Swift SIMD types; without a CPU level above the
+/// x86-64 baseline they compile to SSE2. `x86-64-v3` (AVX2 + FMA + F16C,
+/// Haswell and later) is the default; `RANKSMITH_PORTABLE=1` builds for the
+/// baseline instead.
+let portable = ProcessInfo.processInfo.environment["RANKSMITH_PORTABLE"] == "1"
+var kernelFlags: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+]
+#if arch(x86_64)
+if !portable {
+    kernelFlags.append(.unsafeFlags(["-Xcc", "-march=x86-64-v3"]))
+}
+#endif
+let common: [SwiftSetting] = [.swiftLanguageMode(.v5)]
+
+let package = Package(
+    name: "Ranksmith",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "ranksmith", targets: ["ranksmith"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: - System libraries
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
+
+        // MARK: - Libraries, lowest first
+        .target(name: "Numerics", dependencies: ["CBLAS"], swiftSettings: common + kernelFlags),
+        .target(name: "Tokenization", swiftSettings: common + kernelFlags),
+        .target(name: "Encoder", dependencies: ["Numerics", "Tokenization"], swiftSettings: common + kernelFlags),
+        .target(name: "Generator", dependencies: ["Numerics", "Tokenization"], swiftSettings: common + kernelFlags),
+        .target(name: "Index", dependencies: ["Numerics"], swiftSettings: common + kernelFlags),
+        .target(name: "Jobs", swiftSettings: common),
+        .target(name: "Refinement", dependencies: ["Encoder", "Generator", "Numerics"], swiftSettings: common + kernelFlags),
+        .target(name: "HTTP", dependencies: ["CZlib", "COpenSSL"], swiftSettings: common + kernelFlags),
+        .target(
+            name: "Service",
+            dependencies: ["HTTP", "Encoder", "Generator", "Index", "Jobs", "Refinement", "Numerics", "Tokenization"],
+            swiftSettings: common + kernelFlags),
+
+        // MARK: - Executable
+        .executableTarget(
+            name: "ranksmith",
+            dependencies: [
+                "Service", "Encoder", "Generator", "Index", "Refinement", "Jobs", "Numerics", "Tokenization",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: common + kernelFlags),
+
+        // MARK: - Tests
+        .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: common + kernelFlags),
+        .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"], swiftSettings: common),
+        .testTarget(name: "EncoderTests", dependencies: ["Encoder", "Numerics", "Tokenization"], swiftSettings: common),
+        .testTarget(name: "GeneratorTests", dependencies: ["Generator", "Numerics", "Tokenization"], swiftSettings: common + kernelFlags),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP"], swiftSettings: common),
+        .testTarget(name: "ServiceTests", dependencies: ["Service", "HTTP"], swiftSettings: common),
+        .testTarget(name: "IndexTests", dependencies: ["Index", "Numerics"], swiftSettings: common + kernelFlags),
+    ]
+)

@@ -1,0 +1,1 @@
+// Encoder module: see DESIGN.md. Contents arrive with their issues.

@@ -1,0 +1,1 @@
+// Generator module: see DESIGN.md. Contents arrive with their issues.

@@ -1,0 +1,1 @@
+// HTTP module: see DESIGN.md. Contents arrive with their issues.

@@ -1,0 +1,1 @@
+// Jobs module: see DESIGN.md. Contents arrive with their issues.

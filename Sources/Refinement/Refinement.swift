@@ -1,0 +1,1 @@
+// Refinement module: see DESIGN.md. Contents arrive with their issues.

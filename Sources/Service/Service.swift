@@ -1,0 +1,1 @@
+// Service module: see DESIGN.md. Contents arrive with their issues.

@@ -1,0 +1,1 @@
+// Tokenization module: see DESIGN.md. Contents arrive with their issues.
