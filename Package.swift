@@ -57,6 +57,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: common + kernelFlags),
+        // Opens a collection and upserts in a loop, printing each acknowledged
+        // id; IndexTests SIGKILLs it and checks every acknowledged write.
+        .executableTarget(name: "index-crash-harness", dependencies: ["Index"], swiftSettings: common),
 
         // MARK: - Tests
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: common + kernelFlags),
