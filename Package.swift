@@ -16,6 +16,7 @@ var kernelFlags: [SwiftSetting] = [
 #if arch(x86_64)
 if !portable {
     kernelFlags.append(.unsafeFlags(["-Xcc", "-march=x86-64-v3"]))
+    kernelFlags.append(.define("RANKSMITH_AVX2"))  // quantised dot products use AVX2 intrinsics
 }
 #endif
 let common: [SwiftSetting] = [.swiftLanguageMode(.v5)]
