@@ -13,6 +13,8 @@ extension Ranksmith {
     /// Every subcommand. Add one line here per new command file.
     static var allSubcommands: [ParsableCommand.Type] {
         [
+            EmbedCommand.self,
+            EvalCommand.self,
         ]
     }
 }
