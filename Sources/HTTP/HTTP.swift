@@ -1,1 +1,0 @@
-// HTTP module: see DESIGN.md. Contents arrive with their issues.
