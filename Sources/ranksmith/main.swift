@@ -15,6 +15,7 @@ extension Ranksmith {
         [
             EmbedCommand.self,
             EvalCommand.self,
+            BenchCommand.self,
         ]
     }
 }
