@@ -1,1 +1,0 @@
-// Index module: see DESIGN.md. Contents arrive with their issues.
