@@ -1,12 +1,29 @@
 import ArgumentParser
+import Foundation
 
 /// The `ranksmith` command line: one subcommand per file in this folder.
 @main
-struct Ranksmith: ParsableCommand {
+struct Ranksmith: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ranksmith",
         abstract: "Embed, rerank and search text; refine the embedding model.",
         subcommands: Ranksmith.allSubcommands)
+
+    /// Parses the command line with `RANKSMITH_*` environment variables
+    /// merged in for `serve`, then runs the chosen command.
+    static func main() async {
+        let arguments = EnvironmentFlags.merge(Array(CommandLine.arguments.dropFirst()))
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 extension Ranksmith {
@@ -16,6 +33,7 @@ extension Ranksmith {
             EmbedCommand.self,
             EvalCommand.self,
             BenchCommand.self,
+            ServeCommand.self,
         ]
     }
 }
