@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 
 /// The `ranksmith` command line: one subcommand per file in this folder.
-@main
 struct Ranksmith: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ranksmith",
@@ -11,7 +10,7 @@ struct Ranksmith: AsyncParsableCommand {
 
     /// Parses the command line with `RANKSMITH_*` environment variables
     /// merged in for `serve`, then runs the chosen command.
-    static func main() async {
+    static func runMain() async {
         let arguments = EnvironmentFlags.merge(Array(CommandLine.arguments.dropFirst()))
         do {
             var command = try parseAsRoot(arguments)
@@ -37,3 +36,5 @@ extension Ranksmith {
         ]
     }
 }
+
+await Ranksmith.runMain()
