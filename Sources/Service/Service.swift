@@ -1,1 +1,178 @@
-// Service module: see DESIGN.md. Contents arrive with their issues.
+import Encoder
+import Foundation
+import HTTP
+import Numerics
+import Tokenization
+
+// MARK: - The service
+
+/// Ranksmith's HTTP service: loads the model, owns the batcher and the
+/// metrics, and routes requests to the handlers (one file per area:
+/// `Service+Embed.swift`, `Service+Rerank.swift`, `Service+Operations.swift`).
+public final class RanksmithService: @unchecked Sendable {
+    public let configuration: ServiceConfiguration
+    public let models: ModelRegistry
+    public let batcher: Batcher
+    public let metrics = MetricsRegistry()
+    let started = Date()
+    private(set) var server: HTTPServer?
+    private let readyLock = NSLock()
+    private var isReady = false
+
+    /// Loads the model and prepares the data directory; throws a
+    /// `ServiceStartError` with one line saying what to fix.
+    public init(configuration: ServiceConfiguration) throws {
+        self.configuration = configuration
+        BLAS.setThreads(configuration.threads > 0 ? configuration.threads : ProcessInfo.processInfo.activeProcessorCount)
+        try Self.prepareDataDirectory(configuration.dataDirectory)
+        guard FileManager.default.fileExists(atPath: configuration.generatorPath) else {
+            throw ServiceStartError("generator file \(configuration.generatorPath) not found: run `make models` or pass --generator FILE")
+        }
+        let handle: ModelHandle
+        do {
+            handle = try ModelHandle.load(path: configuration.modelPath, crossEncoderPath: configuration.crossEncoderPath)
+        } catch {
+            throw ServiceStartError("cannot load the embedding model: \(error)")
+        }
+        models = ModelRegistry(active: handle)
+        var options = Batcher.Options()
+        options.maxBatchTokens = configuration.maxBatchTokens
+        options.maxQueuedInputs = configuration.maxQueuedInputs
+        batcher = Batcher(options: options)
+        declareMetrics()
+    }
+
+    static func prepareDataDirectory(_ path: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw ServiceStartError("data directory \(path) cannot be created: \(error.localizedDescription)")
+        }
+        let probe = URL(fileURLWithPath: path).appendingPathComponent(".write-test-\(getpid())")
+        guard FileManager.default.createFile(atPath: probe.path, contents: Data("ok".utf8)) else {
+            throw ServiceStartError("data directory \(path) is not writable: fix its permissions or pass --data-dir DIR")
+        }
+        try? FileManager.default.removeItem(at: probe)
+    }
+
+    // MARK: Life cycle
+
+    /// Starts the batcher and the HTTP server; answers the bound port.
+    @discardableResult
+    public func start() throws -> Int {
+        batcher.onBatch = { [metrics] report in
+            metrics.observe("ranksmith_batch_inputs", Double(report.inputs))
+            metrics.observe("ranksmith_batch_seconds", report.seconds)
+            metrics.increment("ranksmith_batch_tokens_total", by: Double(report.tokens))
+        }
+        batcher.start()
+        var http = configuration.http
+        http.host = configuration.host
+        http.port = configuration.port
+        let models = self.models
+        http.extraResponseHeaders = { [("X-Model-Version", models.active.version)] }
+        let server = HTTPServer(configuration: http, router: makeRouter())
+        server.onRequestComplete = { [metrics] m in
+            let labels = [("route", m.route ?? "unmatched"), ("method", m.method), ("status", String(m.status))]
+            metrics.increment("ranksmith_http_requests_total", labels)
+            metrics.observe("ranksmith_http_request_seconds", m.duration, [("route", m.route ?? "unmatched")])
+        }
+        let port: Int
+        do {
+            port = try server.start()
+        } catch {
+            batcher.stop()
+            throw ServiceStartError("cannot listen on \(configuration.host):\(configuration.port): \(error)")
+        }
+        self.server = server
+        setReady(true)
+        return port
+    }
+
+    /// Serves until SIGTERM/SIGINT, then drains and returns.
+    public func runUntilTerminated() async {
+        await server?.runUntilTerminated()
+        setReady(false)
+        batcher.stop()
+    }
+
+    /// Drains and stops (tests use this instead of a signal).
+    public func shutdown() async {
+        setReady(false)
+        await server?.shutdown()
+        batcher.stop()
+    }
+
+    func setReady(_ value: Bool) {
+        readyLock.lock(); isReady = value; readyLock.unlock()
+    }
+
+    var ready: Bool {
+        readyLock.lock(); defer { readyLock.unlock() }
+        return isReady
+    }
+
+    // MARK: Routing
+
+    func makeRouter() -> Router {
+        var router = Router()
+        router.get("/health") { [unowned self] in await self.health($0) }
+        router.get("/ready") { [unowned self] in await self.readiness($0) }
+        router.get("/info") { [unowned self] in await self.info($0) }
+        router.get("/metrics") { [unowned self] in await self.metricsText($0) }
+        router.post("/embed", data { try await $0.embedTEI($1) })
+        router.post("/v1/embeddings", data { try await $0.embedOpenAI($1) })
+        router.post("/rerank", data { try await $0.rerankTEI($1) })
+        router.post("/v1/rerank", data { try await $0.rerankCohere($1) })
+        router.post("/tokenize", data { try await $0.tokenize($1) })
+        return router
+    }
+
+    /// Wraps a data-endpoint handler: API key check, readiness, and turning
+    /// thrown `APIError`s into responses.
+    func data(_ handler: @escaping @Sendable (RanksmithService, HTTPRequest) async throws -> HTTPResponse) -> HTTPHandler {
+        { [unowned self] request in
+            do {
+                try self.authorize(request, admin: false)
+                guard self.ready else { throw APIError.notReady("the service is starting or draining; retry shortly") }
+                return try await handler(self, request)
+            } catch let error as APIError {
+                return error.response
+            } catch is CancellationError {
+                return APIError(status: 499, code: "client_closed", message: "the client closed the connection").response
+            } catch let error as Batcher.BatcherError {
+                switch error {
+                case .full: return APIError.overloaded(retryAfter: 1).response
+                case .stopped: return APIError.notReady("the service is shutting down").response
+                }
+            } catch {
+                return APIError(status: 500, code: "internal", message: "\(error)").response
+            }
+        }
+    }
+
+    /// Checks `Authorization: Bearer <key>` against the configured keys.
+    func authorize(_ request: HTTPRequest, admin: Bool) throws {
+        let keys = admin ? (configuration.adminKey.map { [$0] } ?? (configuration.apiKeys.isEmpty ? [] : [""])) : configuration.apiKeys
+        guard !keys.isEmpty else { return }
+        let header = request.headers["Authorization"] ?? ""
+        let prefix = "Bearer "
+        guard header.count > prefix.count, header.lowercased().hasPrefix("bearer ") else { throw APIError.unauthorized(admin: admin) }
+        let presented = Array(header.dropFirst(prefix.count).utf8)
+        // Compare against every key in constant time per key.
+        var ok = false
+        for key in keys where !key.isEmpty {
+            let k = Array(key.utf8)
+            var diff = UInt8(k.count == presented.count ? 0 : 1)
+            for i in 0..<min(k.count, presented.count) { diff |= k[i] ^ presented[i] }
+            if diff == 0 { ok = true }
+        }
+        guard ok else { throw APIError.unauthorized(admin: admin) }
+    }
+}
+
+/// A start-up failure: one line saying what to fix.
+public struct ServiceStartError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ message: String) { description = message }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import Numerics
+import Tokenization
+
+// MARK: - A sentence-transformers BERT model
+
+/// A loaded sentence-transformers folder: config, weights, tokenizer and
+/// pooling. Immutable once loaded and safe to share across threads; each
+/// forward pass allocates its own activations.
+public final class BertModel: Sendable {
+    /// The folder it was loaded from.
+    public let directory: URL
+    public let config: BertConfig
+    public let weights: BertWeights
+    public let pooling: Pooling
+    public let tokenizer: WordPieceTokenizer
+    /// Longest input in tokens, [CLS] and [SEP] included
+    /// (`sentence_bert_config.json`'s `max_seq_length`, capped by the
+    /// position table).
+    public let maxSequenceLength: Int
+
+    /// Loads `directory` (config.json, model.safetensors, tokenizer.json or
+    /// vocab.txt, 1_Pooling/config.json, sentence_bert_config.json).
+    public init(directory: URL) throws {
+        self.directory = directory
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw EncoderError.missingFile(directory.path)
+        }
+        let config = try BertConfig(url: directory.appendingPathComponent("config.json"))
+        let weightsURL = directory.appendingPathComponent("model.safetensors")
+        guard FileManager.default.fileExists(atPath: weightsURL.path) else { throw EncoderError.missingFile(weightsURL.path) }
+        let file = try SafeTensorsFile(url: weightsURL)
+        self.config = config
+        self.weights = try BertWeights(file: file, config: config)
+        self.pooling = try Pooling(url: directory.appendingPathComponent("1_Pooling/config.json"))
+        self.tokenizer = try WordPieceTokenizer(modelDirectory: directory)
+        guard tokenizer.vocabularySize <= config.vocabularySize else {
+            throw EncoderError.badConfig(
+                file: directory.appendingPathComponent("config.json").path,
+                reason: "vocab_size \(config.vocabularySize) is smaller than the tokenizer's \(tokenizer.vocabularySize) tokens")
+        }
+        var maxLength = config.maxPositions
+        let stConfig = directory.appendingPathComponent("sentence_bert_config.json")
+        if FileManager.default.fileExists(atPath: stConfig.path),
+           let v = (try readJSONObject(stConfig)["max_seq_length"] as? NSNumber)?.intValue, v > 0 {
+            maxLength = min(v, config.maxPositions)
+        }
+        self.maxSequenceLength = maxLength
+    }
+
+    /// Output dimensions of a sentence vector.
+    public var dimensions: Int { config.hiddenSize }
+
+    /// Whether this folder is a cross-encoder (has a classification head).
+    public var isCrossEncoder: Bool { weights.classifier != nil }
+
+    // MARK: Tokenising
+
+    /// Tokenises one text, truncated to `maxSequenceLength`.
+    public func encode(_ text: String) -> Encoding {
+        tokenizer.encode(text, maxLength: maxSequenceLength)
+    }
+
+    // MARK: Embedding
+
+    /// Sentence vectors for already tokenised inputs, one row each, in input
+    /// order, L2-normalised when `normalize` is set.
+    public func embed(_ batch: [Encoding], normalize: Bool = true) -> Matrix {
+        var pooled = Matrix(rows: batch.count, cols: config.hiddenSize)
+        guard !batch.isEmpty else { return pooled }
+        let (hidden, offsets) = forward(batch)
+        pool(hidden, offsets: offsets, into: &pooled)
+        if normalize {
+            let h = config.hiddenSize
+            pooled.data.withUnsafeMutableBufferPointer { p in
+                for r in 0..<batch.count { Kernels.l2Normalize(p.baseAddress! + r * h, h) }
+            }
+        }
+        return pooled
+    }
+
+    /// Tokenises and embeds `texts`; the result says how many were truncated.
+    public func embed(_ texts: [String], normalize: Bool = true) -> (vectors: Matrix, truncated: Int) {
+        let encodings = texts.map(encode)
+        return (embed(encodings, normalize: normalize), encodings.filter(\.truncated).count)
+    }
+
+    // MARK: Pooling
+
+    func pool(_ hidden: Matrix, offsets: [Int], into out: inout Matrix) {
+        let h = config.hiddenSize
+        hidden.data.withUnsafeBufferPointer { src in
+            out.data.withUnsafeMutableBufferPointer { dst in
+                for s in 0..<(offsets.count - 1) {
+                    let start = offsets[s], len = offsets[s + 1] - start
+                    let o = dst.baseAddress! + s * h
+                    switch pooling {
+                    case .cls:
+                        o.update(from: src.baseAddress! + start * h, count: h)
+                    case .mean:
+                        o.update(repeating: 0, count: h)
+                        for t in start..<(start + len) { Kernels.add(o, src.baseAddress! + t * h, h) }
+                        Kernels.scale(o, h, by: 1 / Float(max(len, 1)))
+                    case .max:
+                        o.update(from: src.baseAddress! + start * h, count: h)
+                        for t in (start + 1)..<max(start + 1, start + len) {
+                            for c in 0..<h { o[c] = Swift.max(o[c], src[t * h + c]) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: Cross-encoder scores
+
+    /// Relevance logits of a cross-encoder (`BertForSequenceClassification`)
+    /// for (query, document) pairs: the first label's logit per pair.
+    public func crossScores(query: String, documents: [String]) -> [Float] {
+        precondition(isCrossEncoder, "crossScores needs a cross-encoder folder")
+        let batch = documents.map { tokenizer.encodePair(query, $0, maxLength: maxSequenceLength) }
+        let (hidden, offsets) = forward(batch)
+        let h = config.hiddenSize
+        let (pw, pb) = weights.pooler!
+        let (cw, cb) = weights.classifier!
+        var scores = [Float](repeating: 0, count: documents.count)
+        var pooled = [Float](repeating: 0, count: h)
+        for s in 0..<documents.count {
+            // BERT pooler: tanh(W · h_CLS + b), then the classifier.
+            for o in 0..<h {
+                var acc = pb[o]
+                for c in 0..<h { acc += pw[o * h + c] * hidden.data[offsets[s] * h + c] }
+                pooled[o] = tanh(acc)
+            }
+            var logit = cb[0]
+            for c in 0..<h { logit += cw[c] * pooled[c] }
+            scores[s] = logit
+        }
+        return scores
+    }
+}

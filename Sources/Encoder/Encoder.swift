@@ -1,1 +1,0 @@
-// Encoder module: see DESIGN.md. Contents arrive with their issues.

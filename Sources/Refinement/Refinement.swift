@@ -1,1 +1,0 @@
-// Refinement module: see DESIGN.md. Contents arrive with their issues.

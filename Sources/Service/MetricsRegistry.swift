@@ -1,0 +1,126 @@
+import Foundation
+
+// MARK: - Prometheus metrics
+
+/// Counters, gauges and histograms rendered in the Prometheus text format
+/// (version 0.0.4). One lock guards all series; updates are a dictionary
+/// lookup and an add, cheap next to any request.
+public final class MetricsRegistry: @unchecked Sendable {
+    /// Latency buckets in seconds (1 ms … 30 s).
+    public static let latencyBuckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+    /// Batch-size buckets (inputs per forward pass).
+    public static let sizeBuckets: [Double] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
+
+    private struct Family {
+        var kind: String
+        var help: String
+        var buckets: [Double] = []
+        // label string ("a=\"b\",…") → value, or histogram state
+        var values: [String: Double] = [:]
+        var histograms: [String: (counts: [Double], sum: Double, count: Double)] = [:]
+    }
+
+    private let lock = NSLock()
+    private var families: [String: Family] = [:]
+    private var order: [String] = []
+    private var gauges: [(name: String, help: String, read: @Sendable () -> Double)] = []
+
+    public init() {}
+
+    /// Declares a counter.
+    public func counter(_ name: String, help: String) { declare(name, Family(kind: "counter", help: help)) }
+
+    /// Declares a histogram with `buckets` (upper bounds, ascending).
+    public func histogram(_ name: String, help: String, buckets: [Double]) {
+        declare(name, Family(kind: "histogram", help: help, buckets: buckets))
+    }
+
+    /// Declares a gauge read when metrics are rendered.
+    public func gauge(_ name: String, help: String, read: @escaping @Sendable () -> Double) {
+        lock.lock(); defer { lock.unlock() }
+        gauges.append((name, help, read))
+    }
+
+    private func declare(_ name: String, _ family: Family) {
+        lock.lock(); defer { lock.unlock() }
+        if families[name] == nil { order.append(name) }
+        families[name] = family
+    }
+
+    /// Adds `value` to counter `name` with `labels`.
+    public func increment(_ name: String, _ labels: [(String, String)] = [], by value: Double = 1) {
+        let key = Self.labelString(labels)
+        lock.lock(); defer { lock.unlock() }
+        families[name]?.values[key, default: 0] += value
+    }
+
+    /// Records one observation in histogram `name`.
+    public func observe(_ name: String, _ value: Double, _ labels: [(String, String)] = []) {
+        let key = Self.labelString(labels)
+        lock.lock(); defer { lock.unlock() }
+        guard var family = families[name] else { return }
+        var h = family.histograms[key] ?? (counts: [Double](repeating: 0, count: family.buckets.count), sum: 0, count: 0)
+        for (i, bound) in family.buckets.enumerated() where value <= bound { h.counts[i] += 1 }
+        h.sum += value
+        h.count += 1
+        family.histograms[key] = h
+        families[name] = family
+    }
+
+    /// The current value of a counter series (tests and /info use it).
+    public func value(_ name: String, _ labels: [(String, String)] = []) -> Double {
+        lock.lock(); defer { lock.unlock() }
+        return families[name]?.values[Self.labelString(labels)] ?? 0
+    }
+
+    /// The whole registry in Prometheus text format.
+    public func render() -> String {
+        lock.lock()
+        let snapshot = order.compactMap { name in families[name].map { (name, $0) } }
+        let gaugeList = gauges
+        lock.unlock()
+        var out = ""
+        for (name, family) in snapshot {
+            out += "# HELP \(name) \(family.help)\n# TYPE \(name) \(family.kind)\n"
+            if family.kind == "counter" {
+                for (labels, v) in family.values.sorted(by: { $0.key < $1.key }) {
+                    out += "\(name)\(labels.isEmpty ? "" : "{\(labels)}") \(Self.format(v))\n"
+                }
+            } else {
+                for (labels, h) in family.histograms.sorted(by: { $0.key < $1.key }) {
+                    let prefix = labels.isEmpty ? "" : labels + ","
+                    for (i, bound) in family.buckets.enumerated() {
+                        out += "\(name)_bucket{\(prefix)le=\"\(Self.format(bound))\"} \(Self.format(h.counts[i]))\n"
+                    }
+                    out += "\(name)_bucket{\(prefix)le=\"+Inf\"} \(Self.format(h.count))\n"
+                    out += "\(name)_sum\(labels.isEmpty ? "" : "{\(labels)}") \(h.sum)\n"
+                    out += "\(name)_count\(labels.isEmpty ? "" : "{\(labels)}") \(Self.format(h.count))\n"
+                }
+            }
+        }
+        for g in gaugeList {
+            out += "# HELP \(g.name) \(g.help)\n# TYPE \(g.name) gauge\n\(g.name) \(Self.format(g.read()))\n"
+        }
+        return out
+    }
+
+    static func labelString(_ labels: [(String, String)]) -> String {
+        labels.map { "\($0.0)=\"\(escape($0.1))\"" }.joined(separator: ",")
+    }
+
+    static func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+    }
+
+    static func format(_ v: Double) -> String {
+        v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v)
+    }
+}
+
+/// Resident set size of this process in bytes (Linux: /proc/self/statm).
+public func processResidentBytes() -> Double {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    guard fields.count > 1, let pages = Double(fields[1]) else { return 0 }
+    return pages * Double(sysconf(Int32(_SC_PAGESIZE)))
+}

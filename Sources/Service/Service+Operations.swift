@@ -1,0 +1,110 @@
+import Encoder
+import Foundation
+import HTTP
+import Tokenization
+
+// MARK: - Operations endpoints
+
+extension RanksmithService {
+    /// Declares every metric series (called once at start-up).
+    func declareMetrics() {
+        metrics.counter("ranksmith_http_requests_total", help: "HTTP requests by route, method and status.")
+        metrics.histogram("ranksmith_http_request_seconds", help: "Time from a complete request to its response, by route.", buckets: MetricsRegistry.latencyBuckets)
+        metrics.histogram("ranksmith_queue_seconds", help: "Time embedding work waited in the batcher queue.", buckets: MetricsRegistry.latencyBuckets)
+        metrics.histogram("ranksmith_inference_seconds", help: "Time from a request's first forward pass to its last.", buckets: MetricsRegistry.latencyBuckets)
+        metrics.histogram("ranksmith_batch_inputs", help: "Inputs per forward pass.", buckets: MetricsRegistry.sizeBuckets)
+        metrics.histogram("ranksmith_batch_seconds", help: "Duration of one forward pass.", buckets: MetricsRegistry.latencyBuckets)
+        metrics.counter("ranksmith_batch_tokens_total", help: "Tokens run through forward passes.")
+        metrics.counter("ranksmith_tokens_total", help: "Tokens in embedding requests.")
+        metrics.counter("ranksmith_inputs_total", help: "Texts embedded.")
+        metrics.counter("ranksmith_truncated_inputs_total", help: "Inputs cut to the model's maximum length.")
+        metrics.gauge("ranksmith_queue_depth", help: "Inputs waiting in the batcher queue.") { [weak batcher] in Double(batcher?.queuedInputs ?? 0) }
+        metrics.gauge("ranksmith_open_connections", help: "Open client connections.") { [weak self] in Double(self?.server?.connectionCount ?? 0) }
+        metrics.gauge("process_resident_memory_bytes", help: "Resident memory of the process.") { processResidentBytes() }
+    }
+
+    func health(_ request: HTTPRequest) async -> HTTPResponse {
+        .json(#"{"status":"ok"}"#)
+    }
+
+    func readiness(_ request: HTTPRequest) async -> HTTPResponse {
+        ready ? .json(#"{"status":"ready"}"#) : APIError.notReady("not ready: the model is loading or the server is draining").response
+    }
+
+    struct InfoResponse: Encodable {
+        struct Limits: Encodable {
+            var max_inputs_per_request: Int
+            var max_batch_tokens: Int
+            var max_queued_inputs: Int
+            var max_body_bytes: Int
+            var max_header_bytes: Int
+            var max_connections: Int
+        }
+        var service: String
+        var model_id: String
+        var model_version: String
+        var dimensions: Int
+        var max_input_tokens: Int
+        var pooling: String
+        var cross_encoder: Bool
+        var threads: Int
+        var uptime_seconds: Int
+        var limits: Limits
+    }
+
+    func info(_ request: HTTPRequest) async -> HTTPResponse {
+        let handle = models.active
+        let c = configuration
+        let body = InfoResponse(
+            service: "ranksmith", model_id: handle.id, model_version: handle.version,
+            dimensions: handle.model.dimensions, max_input_tokens: handle.model.maxSequenceLength,
+            pooling: handle.model.pooling.rawValue, cross_encoder: handle.crossEncoder != nil,
+            threads: c.threads > 0 ? c.threads : ProcessInfo.processInfo.activeProcessorCount,
+            uptime_seconds: Int(Date().timeIntervalSince(started)),
+            limits: .init(max_inputs_per_request: c.maxInputsPerRequest, max_batch_tokens: c.maxBatchTokens,
+                          max_queued_inputs: c.maxQueuedInputs, max_body_bytes: c.http.limits.maxBodyBytes,
+                          max_header_bytes: c.http.limits.maxHeaderBytes, max_connections: c.http.limits.maxConnections))
+        return .json(JSONWriter.encode(body))
+    }
+
+    func metricsText(_ request: HTTPRequest) async -> HTTPResponse {
+        .text(metrics.render(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+    }
+
+    // MARK: POST /tokenize
+
+    struct TokenizeRequest: Decodable {
+        var inputs: OneOrMany
+        var add_special_tokens: Bool?
+    }
+
+    struct TokenOut: Encodable {
+        var id: Int32
+        var text: String
+        var special: Bool
+    }
+
+    func tokenize(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let body = try RequestDecoding.decode(TokenizeRequest.self, from: request)
+        let texts = body.inputs.values
+        guard !texts.isEmpty else { throw APIError.invalidField("inputs", "must not be empty") }
+        guard texts.count <= configuration.maxInputsPerRequest else {
+            throw APIError.invalidField("inputs", "has \(texts.count) texts; at most \(configuration.maxInputsPerRequest) per request")
+        }
+        let model = models.active.model
+        let special = body.add_special_tokens ?? true
+        let tokenizer = model.tokenizer
+        let out: [[TokenOut]] = texts.map { text in
+            // ids are [CLS] pieces… [SEP], the pieces possibly truncated.
+            let ids = model.encode(text).ids
+            let pieces = tokenizer.tokenize(text)
+            return ids.enumerated().compactMap { k, id in
+                let isSpecial = k == 0 || k == ids.count - 1
+                if isSpecial && !special { return nil }
+                let text = isSpecial ? (k == 0 ? "[CLS]" : "[SEP]") : (k - 1 < pieces.count ? pieces[k - 1] : "")
+                return TokenOut(id: id, text: text, special: isSpecial)
+            }
+        }
+        return .json(JSONWriter.encode(out))
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+import HTTP
+
+// MARK: - Configuration
+
+/// Everything `ranksmith serve` can be told, with its defaults. Every field
+/// has a flag and a `RANKSMITH_<FLAG>` environment variable (see the
+/// configuration table in docs/operations.md).
+public struct ServiceConfiguration: Sendable {
+    /// Sentence-transformers folder of the embedding model.
+    public var modelPath = "models/all-MiniLM-L6-v2"
+    /// GGUF file of the generator used by refinement jobs.
+    public var generatorPath = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+    /// Optional cross-encoder folder (`BertForSequenceClassification`) for reranking.
+    public var crossEncoderPath: String?
+    /// Data directory: model versions, collections, jobs.
+    public var dataDirectory = "var"
+    /// Listening address and port.
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// Keys accepted on data endpoints (none: open).
+    public var apiKeys: [String] = []
+    /// Key for job and model endpoints (none: open, unless API keys are set,
+    /// in which case admin endpoints refuse every request).
+    public var adminKey: String?
+    /// Most inputs in one request (embed, rerank documents).
+    public var maxInputsPerRequest = 2048
+    /// Batcher budgets.
+    public var maxBatchTokens = 8192
+    public var maxQueuedInputs = 8192
+    /// Compute threads for BLAS (0: all cores).
+    public var threads = 0
+    /// HTTP limits and timeouts.
+    public var http = HTTPServerConfiguration()
+
+    public init() {}
+}

@@ -1,1 +1,0 @@
-// Tokenization module: see DESIGN.md. Contents arrive with their issues.

@@ -1,0 +1,141 @@
+import ArgumentParser
+import Foundation
+import HTTP
+import Service
+
+/// `ranksmith serve`: the HTTP service. Every flag may also be given as an
+/// environment variable `RANKSMITH_<FLAG>` (upper case, dashes as
+/// underscores); a flag on the command line wins.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Serve /embed, /rerank, /search and the refinement jobs over HTTP.")
+
+    @Option(help: "Sentence-transformers folder of the embedding model.")
+    var model: String = "models/all-MiniLM-L6-v2"
+    @Option(help: "GGUF file of the generator (refinement jobs).")
+    var generator: String = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+    @Option(help: "Cross-encoder folder (BertForSequenceClassification) used for reranking instead of cosine.")
+    var crossEncoder: String?
+    @Option(help: "Data directory: model versions, collections, jobs.")
+    var dataDir: String = "var"
+    @Option(help: "Address to listen on.")
+    var host: String = "127.0.0.1"
+    @Option(help: "Port to listen on (0: any free port, printed at start).")
+    var port: Int = 8080
+    @Option(help: "Comma-separated API keys accepted on data endpoints (Bearer). None: open.")
+    var apiKeys: String?
+    @Option(help: "Admin key for job and model endpoints (Bearer).")
+    var adminKey: String?
+    @Option(help: "Compute threads (0: all cores).")
+    var threads: Int = 0
+    @Option(help: "Most texts per request.")
+    var maxInputs: Int = 2048
+    @Option(help: "Most tokens per forward pass in the batcher.")
+    var maxBatchTokens: Int = 8192
+    @Option(help: "Most inputs waiting in the batcher before 429.")
+    var maxQueued: Int = 8192
+    @Option(help: "Most request body bytes (413 beyond).")
+    var maxBodyBytes: Int = 8 * 1024 * 1024
+    @Option(help: "Most request header bytes.")
+    var maxHeaderBytes: Int = 16 * 1024
+    @Option(help: "Most open client connections.")
+    var maxConnections: Int = 1024
+    @Option(help: "Most requests on one keep-alive connection.")
+    var maxRequestsPerConnection: Int = 10_000
+    @Option(help: "Seconds a client may take to send its headers.")
+    var headerTimeout: Double = 10
+    @Option(help: "Seconds a client may take to send its body.")
+    var bodyTimeout: Double = 30
+    @Option(help: "Seconds an idle keep-alive connection is kept.")
+    var idleTimeout: Double = 15
+    @Option(help: "Seconds in-flight requests get to finish on SIGTERM.")
+    var drainTimeout: Double = 10
+    @Option(help: "PEM certificate for in-process TLS.")
+    var tlsCert: String?
+    @Option(help: "PEM private key for in-process TLS.")
+    var tlsKey: String?
+    @Flag(help: "Do not write access-log lines.")
+    var quiet = false
+
+    func makeConfiguration() throws -> ServiceConfiguration {
+        var c = ServiceConfiguration()
+        c.modelPath = model
+        c.generatorPath = generator
+        c.crossEncoderPath = crossEncoder
+        c.dataDirectory = dataDir
+        c.host = host
+        c.port = port
+        c.apiKeys = (apiKeys ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        c.adminKey = adminKey.flatMap { $0.isEmpty ? nil : $0 }
+        c.threads = threads
+        c.maxInputsPerRequest = maxInputs
+        c.maxBatchTokens = maxBatchTokens
+        c.maxQueuedInputs = maxQueued
+        c.http.limits.maxBodyBytes = maxBodyBytes
+        c.http.limits.maxHeaderBytes = maxHeaderBytes
+        c.http.limits.maxConnections = maxConnections
+        c.http.limits.maxRequestsPerConnection = maxRequestsPerConnection
+        c.http.timeouts.header = headerTimeout
+        c.http.timeouts.body = bodyTimeout
+        c.http.timeouts.idle = idleTimeout
+        c.http.timeouts.drain = drainTimeout
+        guard (tlsCert == nil) == (tlsKey == nil) else {
+            throw ValidationError("--tls-cert and --tls-key go together: give both or neither")
+        }
+        c.http.tlsCertificatePath = tlsCert
+        c.http.tlsKeyPath = tlsKey
+        if quiet { c.http.accessLog = nil }
+        return c
+    }
+
+    func run() async throws {
+        let service: RanksmithService
+        let port: Int
+        do {
+            service = try RanksmithService(configuration: try makeConfiguration())
+            port = try service.start()
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            FileHandle.standardError.write(Data("ranksmith serve: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        FileHandle.standardError.write(Data("ranksmith serve: listening on \(host):\(port) (model \(service.models.active.id), version \(service.models.active.version))\n".utf8))
+        await service.runUntilTerminated()
+        FileHandle.standardError.write(Data("ranksmith serve: drained, exiting\n".utf8))
+    }
+}
+
+// MARK: - Environment variables
+
+enum EnvironmentFlags {
+    /// `arguments` with `--flag value` added for every `RANKSMITH_FLAG`
+    /// environment variable whose flag the command line does not give.
+    /// Applies to `serve` only, whose flags all take values except `--quiet`.
+    static func merge(_ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
+        guard arguments.first == "serve" else { return arguments }
+        var out = arguments
+        let given = Set(arguments.filter { $0.hasPrefix("--") }.map { String($0.split(separator: "=", maxSplits: 1)[0]) })
+        for (key, value) in environment.sorted(by: { $0.key < $1.key }) where key.hasPrefix("RANKSMITH_") {
+            let flag = "--" + key.dropFirst("RANKSMITH_".count).lowercased().replacingOccurrences(of: "_", with: "-")
+            guard !given.contains(flag), ServeCommand.flagNames.contains(flag) else { continue }
+            if flag == "--quiet" {
+                if ["1", "true", "yes"].contains(value.lowercased()) { out.append(flag) }
+            } else {
+                out.append(contentsOf: [flag, value])
+            }
+        }
+        return out
+    }
+}
+
+extension ServeCommand {
+    /// The long flag names `serve` accepts.
+    static var flagNames: Set<String> {
+        Set(ServeCommand.helpMessage(columns: 400).split(separator: "\n").compactMap { line -> String? in
+            let t = line.trimmingCharacters(in: .whitespaces)
+            guard t.hasPrefix("--") else { return nil }
+            return String(t.prefix { $0 != " " && $0 != "<" })
+        })
+    }
+}
