@@ -1,1 +1,0 @@
-// Generator module: see DESIGN.md. Contents arrive with their issues.

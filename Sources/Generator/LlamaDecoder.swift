@@ -1,0 +1,193 @@
+import Numerics
+
+// MARK: - Decoding loop
+
+/// Generates text with a `LlamaModel`: single prompts, and batches of
+/// classifier-free-guidance pairs decoded together (every step is one
+/// forward call over all live branches, so weights are read once per step
+/// for the whole batch). Keeps its run state between calls; one caller at a
+/// time (wrap it in an actor or a serial queue to share).
+public final class LlamaDecoder {
+    /// The model.
+    public let model: LlamaModel
+    private var state: LlamaState?
+
+    /// A decoder over `model`.
+    public init(model: LlamaModel) { self.model = model }
+
+    /// Generates a continuation of `prompt` (token ids, chat template
+    /// already applied).
+    public func generate(
+        prompt: [Int32], options: GenerationOptions, logits: LogitsHook? = nil, stop: StopHook? = nil
+    ) throws -> Generation {
+        try generateGuided([GuidedPrompt(positive: prompt, negative: prompt)],
+                           options: options, logits: logits, stop: stop)[0]
+    }
+
+    /// Decodes each pair with guidance `options.guidanceScale`: per step,
+    /// `score = l_neg + s·(l_pos − l_neg)` on log-softmaxed logits, the
+    /// hook may edit the scores, one token is chosen and appended to both
+    /// branches. All pairs run as one batch. Results are in input order.
+    public func generateGuided(
+        _ pairs: [GuidedPrompt], options: GenerationOptions, logits hook: LogitsHook? = nil, stop: StopHook? = nil
+    ) throws -> [Generation] {
+        guard options.maxTokens >= 0 else { throw GeneratorError.invalidOption("maxTokens must be ≥ 0") }
+        guard options.sampling.temperature >= 0, options.sampling.topP > 0, options.sampling.topK >= 0 else {
+            throw GeneratorError.invalidOption("temperature ≥ 0, top-p > 0 and top-k ≥ 0 are required")
+        }
+        guard options.guidanceScale.isFinite else { throw GeneratorError.invalidOption("guidance scale must be finite") }
+        if pairs.isEmpty { return [] }
+        let c = model.config, V = c.vocabSize
+        let guided = options.guidanceScale != 1
+        // Branches: each pair has a positive slot and, when guided and different, a negative one.
+        var branchPrompts: [[Int32]] = []
+        var posSlot: [Int] = [], negSlot: [Int?] = []
+        for p in pairs {
+            for prompt in [p.positive, p.negative] {
+                guard !prompt.isEmpty else { throw GeneratorError.emptyPrompt }
+                if let bad = prompt.first(where: { $0 < 0 || Int($0) >= V }) { throw GeneratorError.invalidToken(bad) }
+            }
+            posSlot.append(branchPrompts.count); branchPrompts.append(p.positive)
+            if guided && p.negative != p.positive {
+                negSlot.append(branchPrompts.count); branchPrompts.append(p.negative)
+            } else {
+                negSlot.append(nil)
+            }
+        }
+        let longest = branchPrompts.map(\.count).max()!
+        guard longest < c.contextLength else { throw GeneratorError.promptTooLong(tokens: longest, limit: c.contextLength) }
+        let ctx = min(c.contextLength, longest + max(1, options.maxTokens))
+        let s = stateFor(slots: branchPrompts.count, context: ctx)
+
+        try prefill(s, branchPrompts)
+
+        // Per-branch decoding state.
+        var pos = branchPrompts.map { $0.count - 1 }  // position of the token fed next
+        var next = branchPrompts.map { $0.last! }
+        var generated = [[Int32]](repeating: [], count: pairs.count)
+        var bytes = [[UInt8]](repeating: [], count: pairs.count)
+        var finish = [FinishReason?](repeating: nil, count: pairs.count)
+        var samplers = (0..<pairs.count).map {
+            Sampler(options: SamplingOptions(temperature: options.sampling.temperature, topK: options.sampling.topK,
+                                             topP: options.sampling.topP, seed: options.sampling.seed &+ UInt64($0)), vocabSize: V)
+        }
+        var ends = options.stopTokens
+        if !options.ignoreEndOfGeneration { ends.formUnion(model.tokenizer.endOfGeneration) }
+        let rowsCap = s.maxRows
+        var tokens = [Int32](repeating: 0, count: rowsCap), slots = [Int](repeating: 0, count: rowsCap)
+        var positions = [Int](repeating: 0, count: rowsCap), wanted = [Int](repeating: 0, count: rowsCap)
+        var rowOfBranch = [Int](repeating: -1, count: branchPrompts.count)
+        var scores = [Float](repeating: 0, count: V)
+        if options.maxTokens == 0 { for i in 0..<pairs.count { finish[i] = .maxTokens } }
+
+        while finish.contains(where: { $0 == nil }) {
+            // Gather live branches (pairs in order) up to the rows one call takes.
+            var live: [Int] = []
+            for i in 0..<pairs.count where finish[i] == nil { live.append(i) }
+            var start = 0
+            while start < live.count {
+                var r = 0
+                var group: [Int] = []
+                while start < live.count {
+                    let i = live[start]
+                    let need = negSlot[i] == nil ? 1 : 2
+                    if r + need > rowsCap { break }
+                    for b in [posSlot[i], negSlot[i]].compactMap({ $0 }) {
+                        tokens[r] = next[b]; slots[r] = b; positions[r] = pos[b]; wanted[r] = r
+                        rowOfBranch[b] = r; r += 1
+                    }
+                    group.append(i); start += 1
+                }
+                model.forward(s, tokens: tokens, slots: slots, positions: positions, count: r, logitRows: wanted, logitCount: r)
+                for i in group {
+                    let lp = s.logits + rowOfBranch[posSlot[i]] * V
+                    scores.withUnsafeMutableBufferPointer { sc in
+                        let out = sc.baseAddress!
+                        out.update(from: lp, count: V)
+                        if let nb = negSlot[i] {
+                            // score = l_neg + s·(l_pos − l_neg)
+                            let ln = s.logits + rowOfBranch[nb] * V
+                            Kernels.logSoftmax(out, count: V)
+                            Kernels.logSoftmax(ln, count: V)
+                            let g = options.guidanceScale
+                            for t in 0..<V { out[t] = ln[t] + g * (out[t] - ln[t]) }
+                        }
+                        hook?(i, generated[i], sc)
+                        let tok = samplers[i].sample(sc)
+                        step(i, tok)
+                    }
+                }
+            }
+        }
+
+        func step(_ i: Int, _ tok: Int32) {
+            if tok < 0 { finish[i] = .stopCondition; return }  // the hook banned everything
+            if ends.contains(tok) { finish[i] = .endOfGeneration; return }
+            generated[i].append(tok)
+            bytes[i].append(contentsOf: model.tokenizer.bpe.bytes(of: tok))
+            for b in [posSlot[i], negSlot[i]].compactMap({ $0 }) { next[b] = tok; pos[b] += 1 }
+            if !options.stopStrings.isEmpty, stopStringEnd(bytes[i], options.stopStrings) != nil {
+                finish[i] = .stopString
+            } else if stop?(i, generated[i]) == true {
+                finish[i] = .stopCondition
+            } else if generated[i].count >= options.maxTokens {
+                finish[i] = .maxTokens
+            } else if [posSlot[i], negSlot[i]].compactMap({ $0 }).contains(where: { pos[$0] >= s.contextLength }) {
+                finish[i] = .contextFull
+            }
+        }
+
+        return (0..<pairs.count).map { i in
+            var b = bytes[i]
+            if finish[i] == .stopString, let cut = stopStringEnd(b, options.stopStrings) { b = Array(b[..<cut]) }
+            return Generation(tokens: generated[i], text: String(decoding: b, as: UTF8.self),
+                              finishReason: finish[i] ?? .maxTokens, promptTokens: pairs[i].positive.count)
+        }
+    }
+
+    // MARK: Helpers
+
+    /// Feeds every prompt but its last token, packing rows of all branches
+    /// into full forward calls (matrix-matrix products).
+    private func prefill(_ s: LlamaState, _ prompts: [[Int32]]) throws {
+        var tokens: [Int32] = [], slots: [Int] = [], positions: [Int] = []
+        for (b, p) in prompts.enumerated() {
+            for (k, t) in p.dropLast().enumerated() { tokens.append(t); slots.append(b); positions.append(k) }
+        }
+        var start = 0
+        while start < tokens.count {
+            let n = min(s.maxRows, tokens.count - start)
+            tokens.withUnsafeBufferPointer { t in
+                slots.withUnsafeBufferPointer { sl in
+                    positions.withUnsafeBufferPointer { ps in
+                        model.forward(s, tokens: t.baseAddress! + start, slots: sl.baseAddress! + start,
+                                      positions: ps.baseAddress! + start, count: n, logitRows: ps.baseAddress!, logitCount: 0)
+                    }
+                }
+            }
+            start += n
+        }
+    }
+
+    /// A state with at least `slots` slots of `context` positions, reused when it fits.
+    private func stateFor(slots: Int, context: Int) -> LlamaState {
+        if let s = state, s.slots >= slots, s.contextLength >= context { return s }
+        state = nil  // free the old cache first
+        let s = model.makeState(slots: slots, contextLength: context, maxRows: max(64, 2 * slots))
+        state = s
+        return s
+    }
+
+    /// Byte offset where the first stop string starts in `bytes`, if any occurs.
+    private func stopStringEnd(_ bytes: [UInt8], _ stops: [String]) -> Int? {
+        var best: Int?
+        for stop in stops where !stop.isEmpty {
+            let pat = Array(stop.utf8)
+            guard pat.count <= bytes.count else { continue }
+            for start in 0...(bytes.count - pat.count) where bytes[start] == pat[0] {
+                if Array(bytes[start..<(start + pat.count)]) == pat { best = min(best ?? start, start); break }
+            }
+        }
+        return best
+    }
+}

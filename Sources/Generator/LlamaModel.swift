@@ -1,0 +1,198 @@
+import Dispatch
+import Numerics
+
+// MARK: - Llama-family decoder
+
+/// Why a model call was refused.
+public enum GeneratorError: Error, Equatable, CustomStringConvertible {
+    case promptTooLong(tokens: Int, limit: Int)
+    case emptyPrompt
+    case invalidToken(Int32)
+    case invalidOption(String)
+    case unknownChatTemplate(String)
+
+    public var description: String {
+        switch self {
+        case let .promptTooLong(n, limit): return "prompt of \(n) tokens does not fit the context of \(limit) tokens"
+        case .emptyPrompt: return "prompt is empty"
+        case let .invalidToken(t): return "token id \(t) is outside the vocabulary"
+        case let .invalidOption(why): return "invalid generation option: \(why)"
+        case let .unknownChatTemplate(t): return "unknown chat template (give one explicitly: chatml or llama3): \(t.prefix(120))"
+        }
+    }
+}
+
+/// A loaded Llama-family model: config, weights (views into the mapped
+/// GGUF file), tokenizer and chat template. Immutable and shareable; each
+/// decoding run brings its own `LlamaState`.
+public final class LlamaModel: @unchecked Sendable {
+    /// Shape of the network.
+    public let config: LlamaConfig
+    /// Weights (borrowing the mapped file).
+    public let weights: LlamaWeights
+    /// Tokenizer from the file's metadata.
+    public let tokenizer: TextTokenizer
+    /// The file's `tokenizer.chat_template`, if any.
+    public let chatTemplateSource: String?
+
+    /// Maps and checks the GGUF file at `path`.
+    public convenience init(path: String) throws {
+        try self.init(file: try GGUFFile(path: path))
+    }
+
+    /// Builds the model from a parsed file.
+    public init(file: GGUFFile) throws {
+        config = try LlamaConfig(file: file)
+        weights = try LlamaWeights(file: file, config: config)
+        tokenizer = try TextTokenizer(file: file)
+        chatTemplateSource = file.metadata["tokenizer.chat_template"]?.string
+        guard tokenizer.bpe.count == config.vocabSize else {
+            throw GGUFError.invalid("vocabulary has \(tokenizer.bpe.count) tokens, model expects \(config.vocabSize)")
+        }
+    }
+
+    /// A run state for `slots` sequences of up to `contextLength` positions.
+    public func makeState(slots: Int, contextLength: Int, maxRows: Int = 64) -> LlamaState {
+        LlamaState(config: config, slots: slots, contextLength: contextLength, maxRows: maxRows, ropeFactors: weights.ropeFactors)
+    }
+
+    // MARK: Forward
+
+    /// Runs `count` token rows: row `i` is `tokens[i]` of sequence
+    /// `slots[i]` at position `positions[i]`. Keys/values of every row are
+    /// written to the cache first, so rows of one sequence given in position
+    /// order see each other causally. Logits of the rows listed in
+    /// `logitRows` land in `state.logits`, one vocab-sized row each, in that
+    /// order. Callers check ids and positions (`LlamaDecoder` does).
+    public func forward(
+        _ s: LlamaState, tokens: UnsafePointer<Int32>, slots: UnsafePointer<Int>, positions: UnsafePointer<Int>,
+        count R: Int, logitRows: UnsafePointer<Int>, logitCount: Int
+    ) {
+        precondition(R >= 1 && R <= s.maxRows && logitCount <= R, "forward: bad row count")
+        let c = config, dim = c.dim, qDim = c.heads * c.headDim, kvDim = c.kvDim
+        for i in 0..<R {
+            s.tokens[i] = tokens[i]; s.rowSlot[i] = slots[i]; s.rowPos[i] = positions[i]
+            weights.tokenEmbedding.dequantizeRow(Int(tokens[i]), into: s.x + i * dim)
+        }
+        s.rows = R
+        for l in 0..<c.layers {
+            let w = weights.layers[l]
+            // Attention block: x += Wo · attention(rope(Wq·n(x)), rope(Wk·n(x)), Wv·n(x))
+            s.xb.update(from: s.x, count: R * dim)
+            w.attnNorm.withUnsafeBufferPointer { Kernels.rmsNorm(s.xb, rows: R, cols: dim, weight: $0.baseAddress!, eps: c.rmsEps) }
+            s.actsDim.prepare(s.xb, rows: R, q8: true)
+            QuantMatmul.multiply(w.wq, s.actsDim, into: s.q, ldy: qDim)
+            QuantMatmul.multiply(w.wk, s.actsDim, into: s.k, ldy: kvDim)
+            QuantMatmul.multiply(w.wv, s.actsDim, into: s.v, ldy: kvDim)
+            if let b = w.bq { b.withUnsafeBufferPointer { Kernels.addBias(s.q, rows: R, cols: qDim, bias: $0.baseAddress!) } }
+            if let b = w.bk { b.withUnsafeBufferPointer { Kernels.addBias(s.k, rows: R, cols: kvDim, bias: $0.baseAddress!) } }
+            if let b = w.bv { b.withUnsafeBufferPointer { Kernels.addBias(s.v, rows: R, cols: kvDim, bias: $0.baseAddress!) } }
+            for i in 0..<R {
+                rope(s, s.q + i * qDim, heads: c.heads, pos: s.rowPos[i])
+                rope(s, s.k + i * kvDim, heads: c.kvHeads, pos: s.rowPos[i])
+                let off = s.cacheOffset(layer: l, slot: s.rowSlot[i], pos: s.rowPos[i])
+                (s.keyCache + off).update(from: s.k + i * kvDim, count: kvDim)
+                (s.valueCache + off).update(from: s.v + i * kvDim, count: kvDim)
+            }
+            attention(s, layer: l, rows: R)
+            s.actsQ.prepare(s.xb2, rows: R, q8: true)
+            QuantMatmul.multiply(w.wo, s.actsQ, into: s.xb, ldy: dim)
+            Kernels.add(s.x, s.xb, R * dim)
+            // Feed-forward block: x += W_down · (silu(W_gate·n(x)) ⊙ W_up·n(x))
+            s.xb.update(from: s.x, count: R * dim)
+            w.ffnNorm.withUnsafeBufferPointer { Kernels.rmsNorm(s.xb, rows: R, cols: dim, weight: $0.baseAddress!, eps: c.rmsEps) }
+            s.actsDim.prepare(s.xb, rows: R, q8: true)
+            QuantMatmul.multiply(w.gate, s.actsDim, into: s.hb, ldy: c.hiddenDim)
+            QuantMatmul.multiply(w.up, s.actsDim, into: s.hb2, ldy: c.hiddenDim)
+            Kernels.swiglu(gate: s.hb, up: s.hb2, count: R * c.hiddenDim)
+            s.actsHidden.prepare(s.hb2, rows: R, q8: true)
+            QuantMatmul.multiply(w.down, s.actsHidden, into: s.xb, ldy: dim)
+            Kernels.add(s.x, s.xb, R * dim)
+        }
+        guard logitCount > 0 else { return }
+        for j in 0..<logitCount {
+            (s.xb + j * dim).update(from: s.x + logitRows[j] * dim, count: dim)
+        }
+        weights.outputNorm.withUnsafeBufferPointer {
+            Kernels.rmsNorm(s.xb, rows: logitCount, cols: dim, weight: $0.baseAddress!, eps: c.rmsEps)
+        }
+        s.actsDim.prepare(s.xb, rows: logitCount, q8: true)
+        QuantMatmul.multiply(weights.output, s.actsDim, into: s.logits, ldy: c.vocabSize)
+    }
+
+    // MARK: RoPE
+
+    /// Rotates the first `ropeDim` dimensions of each of `heads` heads at `x`.
+    @inline(__always)
+    func rope(_ s: LlamaState, _ x: UnsafeMutablePointer<Float>, heads: Int, pos: Int) {
+        let c = config, half = c.ropeDim / 2
+        let cs = s.ropeCos + pos * half, sn = s.ropeSin + pos * half
+        for h in 0..<heads {
+            let v = x + h * c.headDim
+            switch c.ropeStyle {
+            case .adjacent:
+                for i in 0..<half {
+                    let a = v[2 * i], b = v[2 * i + 1]
+                    v[2 * i] = a * cs[i] - b * sn[i]
+                    v[2 * i + 1] = a * sn[i] + b * cs[i]
+                }
+            case .halves:
+                for i in 0..<half {
+                    let a = v[i], b = v[i + half]
+                    v[i] = a * cs[i] - b * sn[i]
+                    v[i + half] = a * sn[i] + b * cs[i]
+                }
+            }
+        }
+    }
+
+    // MARK: Attention
+
+    /// Causal grouped-query attention of every row against its sequence's
+    /// cache, positions 0…pos: `xb2 (R, heads·headDim)`.
+    func attention(_ s: LlamaState, layer l: Int, rows R: Int) {
+        let c = config
+        let work = R * c.heads * (s.rowPos[R - 1] + 1)
+        let jobs = R * c.heads
+        if work < 8_192 || QuantMatmul.threads <= 1 {
+            for j in 0..<jobs { attendHead(s, layer: l, job: j) }
+        } else {
+            let parts = min(QuantMatmul.threads, jobs)
+            DispatchQueue.concurrentPerform(iterations: parts) { p in
+                var j = p
+                while j < jobs { attendHead(s, layer: l, job: j); j += parts }
+            }
+        }
+    }
+
+    @inline(__always)
+    func attendHead(_ s: LlamaState, layer l: Int, job: Int) {
+        let c = config, hd = c.headDim, qDim = c.heads * hd
+        let i = job / c.heads, h = job % c.heads
+        let pos = s.rowPos[i], slot = s.rowSlot[i]
+        let kvh = h / (c.heads / c.kvHeads)
+        let qh = s.q + i * qDim + h * hd
+        let scores = s.att + (i * c.heads + h) * s.contextLength
+        let scale = 1 / Float(hd).squareRoot()
+        let base = s.cacheOffset(layer: l, slot: slot, pos: 0) + kvh * hd
+        for t in 0...pos {
+            scores[t] = Kernels.dot(qh, s.keyCache + base + t * c.kvDim, hd) * scale
+        }
+        Kernels.softmax(scores, rows: 1, cols: pos + 1)
+        let out = s.xb2 + i * qDim + h * hd
+        out.update(repeating: 0, count: hd)
+        for t in 0...pos {
+            let p = scores[t], vt = s.valueCache + base + t * c.kvDim
+            var d = 0
+            let p8 = SIMD8<Float>(repeating: p)
+            while d + 8 <= hd {
+                let o = UnsafeMutableRawPointer(out + d)
+                let acc = o.loadUnaligned(as: SIMD8<Float>.self)
+                let vv = UnsafeRawPointer(vt + d).loadUnaligned(as: SIMD8<Float>.self)
+                o.storeBytes(of: acc.addingProduct(p8, vv), as: SIMD8<Float>.self)
+                d += 8
+            }
+            while d < hd { out[d] += p * vt[d]; d += 1 }
+        }
+    }
+}

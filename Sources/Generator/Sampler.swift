@@ -1,0 +1,91 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Numerics
+
+// MARK: - Token choice
+
+/// Picks tokens from score vectors: argmax, or temperature / top-k / top-p
+/// sampling with a seeded generator. Owns its scratch buffers (no
+/// allocation per token).
+public struct Sampler {
+    /// The settings.
+    public let options: SamplingOptions
+    private var rng: SplitMix64
+    private var candidates: [Int32]
+    private var probs: [Float]
+
+    /// A sampler for vocabularies of `vocabSize` tokens.
+    public init(options: SamplingOptions, vocabSize: Int) {
+        self.options = options
+        rng = SplitMix64(seed: options.seed)
+        candidates = [Int32](repeating: 0, count: vocabSize)
+        probs = [Float](repeating: 0, count: vocabSize)
+    }
+
+    /// Index of the largest score (the first one on ties), or -1 when every
+    /// score is -inf (everything banned).
+    public static func argmax(_ s: UnsafeBufferPointer<Float>) -> Int32 {
+        var best = -Float.infinity, at: Int32 = -1
+        for i in 0..<s.count where s[i] > best { best = s[i]; at = Int32(i) }
+        return at
+    }
+
+    /// Chooses a token from `scores` (modified in place when sampling).
+    public mutating func sample(_ scores: UnsafeMutableBufferPointer<Float>) -> Int32 {
+        if options.isGreedy { return Self.argmax(UnsafeBufferPointer(scores)) }
+        let n = scores.count
+        let inv = 1 / options.temperature
+        let mx = Kernels.max(scores.baseAddress!, n)
+        guard mx > -Float.infinity else { return -1 }
+        // Softmax over the scores / T, keeping only tokens that can matter.
+        var total: Float = 0
+        var m = 0
+        for i in 0..<n {
+            let p = expf((scores[i] - mx) * inv)
+            if p > 1e-7 { probs[m] = p; candidates[m] = Int32(i); m += 1; total += p }
+        }
+        // Sort the candidates by probability, best first.
+        var order = Array(0..<m)
+        order.sort { probs[$0] > probs[$1] || (probs[$0] == probs[$1] && candidates[$0] < candidates[$1]) }
+        var keep = m
+        if options.topK > 0 { keep = min(keep, options.topK) }
+        if options.topP < 1 {
+            var acc: Float = 0
+            for (rank, j) in order.prefix(keep).enumerated() {
+                acc += probs[j] / total
+                if acc >= options.topP { keep = rank + 1; break }
+            }
+        }
+        var kept: Float = 0
+        for j in order.prefix(keep) { kept += probs[j] }
+        var r = Float(rng.nextUnit()) * kept
+        for j in order.prefix(keep) {
+            r -= probs[j]
+            if r <= 0 { return candidates[j] }
+        }
+        return candidates[order[keep - 1]]
+    }
+}
+
+/// A small, fast, seedable generator (SplitMix64).
+public struct SplitMix64 {
+    private var state: UInt64
+
+    /// Seeds the generator.
+    public init(seed: UInt64) { state = seed }
+
+    /// The next 64 random bits.
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// A uniform Double in [0, 1).
+    public mutating func nextUnit() -> Double { Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0) }
+}

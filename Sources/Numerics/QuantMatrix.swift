@@ -1,0 +1,138 @@
+import Dispatch
+
+// MARK: - Quantised matrices
+//
+// A weight matrix stored in one of the GGML block formats, read in place
+// (typically from a memory-mapped GGUF file), and the products
+// `y (n, rows) = x (n, cols) · Wᵀ` over it. Each weight row is one output
+// feature, as in ggml (`ne0 = cols` is the fast dimension).
+
+/// A view of a row-major quantised matrix `(rows, cols)`; the bytes belong
+/// to someone else (a mapped file or an array kept alive by the owner).
+public struct QuantizedMatrix: @unchecked Sendable {
+    /// Element type of the stored blocks.
+    public let type: GGMLType
+    /// Output features.
+    public let rows: Int
+    /// Input features (a whole number of blocks).
+    public let cols: Int
+    /// Start of row 0.
+    public let data: UnsafeRawPointer
+    /// Bytes per row.
+    public let rowBytes: Int
+
+    /// A view of `rows × cols` values of `type` starting at `data`. The
+    /// caller guarantees `rows · rowBytes` readable bytes; `cols` must be a
+    /// multiple of the type's block size (checked by the GGUF reader).
+    public init(type: GGMLType, rows: Int, cols: Int, data: UnsafeRawPointer) {
+        self.type = type
+        self.rows = rows
+        self.cols = cols
+        self.data = data
+        self.rowBytes = type.rowBytes(count: cols) ?? 0
+    }
+
+    /// Decodes row `r` into `out (cols)` with the fast per-block decoders.
+    public func dequantizeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+        QuantKernels.dequantizeRow(type, data + r * rowBytes, count: cols, into: out)
+    }
+
+    /// Decodes the whole matrix with the reference decoder (tests, small tensors).
+    public func dequantizedReference() -> [Float] {
+        var out = [Float](repeating: 0, count: rows * cols)
+        out.withUnsafeMutableBufferPointer { QuantReference.dequantize(type, data, count: rows * cols, into: $0.baseAddress!) }
+        return out
+    }
+}
+
+// MARK: - Activations
+
+/// Activations prepared for a product with quantised weights: the Float
+/// rows themselves and, when `cols` is a multiple of 32, their Q8 blocks
+/// (per 32 values: int8 codes, a Float scale `d` and `d·Σq`), as llama.cpp's
+/// Q8_0/Q8_1 activation formats. Allocated once; `prepare` allocates nothing.
+public final class QuantizedActivations: @unchecked Sendable {
+    /// Largest row count `prepare` accepts.
+    public let maxRows: Int
+    /// Values per row.
+    public let cols: Int
+    /// Rows currently held.
+    public private(set) var rows = 0
+    /// The Float rows last prepared (borrowed; valid until the caller changes them).
+    public private(set) var floats: UnsafePointer<Float>?
+    let qs: UnsafeMutablePointer<Int8>  // (maxRows, cols)
+    let scales: UnsafeMutablePointer<Float>  // (maxRows, cols/32)
+    let sums: UnsafeMutablePointer<Float>  // (maxRows, cols/32)
+    /// Whether the Q8 blocks were filled by the last `prepare`.
+    public private(set) var hasQ8 = false
+
+    /// Buffers for up to `maxRows` rows of `cols` values.
+    public init(maxRows: Int, cols: Int) {
+        self.maxRows = maxRows
+        self.cols = cols
+        qs = .allocate(capacity: max(1, maxRows * cols))
+        let nb = max(1, maxRows * cols / 32)
+        scales = .allocate(capacity: nb)
+        sums = .allocate(capacity: nb)
+    }
+
+    deinit {
+        qs.deallocate(); scales.deallocate(); sums.deallocate()
+    }
+
+    /// Takes `x (rows, cols)`; quantises it to Q8 blocks when `q8` is true
+    /// (needed by Q4_0/Q4_1/Q8_0 weights).
+    public func prepare(_ x: UnsafePointer<Float>, rows: Int, q8: Bool) {
+        precondition(rows <= maxRows, "QuantizedActivations: too many rows")
+        self.rows = rows
+        floats = x
+        hasQ8 = q8 && cols % 32 == 0
+        if hasQ8 { QuantKernels.quantizeQ8(x, count: rows * cols, qs: qs, scales: scales, sums: sums) }
+    }
+}
+
+// MARK: - Products
+
+/// Threading for quantised matrix products.
+public enum QuantMatmul {
+    /// Threads a product may use (≥ 1). Set once at start-up.
+    nonisolated(unsafe) public static var threads: Int = 1
+
+    /// `y (n, w.rows) = x (n, w.cols) · wᵀ` where `x` was handed to
+    /// `acts.prepare`; row `i` of `y` starts at `y + i · ldy`.
+    public static func multiply(
+        _ w: QuantizedMatrix, _ acts: QuantizedActivations,
+        into y: UnsafeMutablePointer<Float>, ldy: Int
+    ) {
+        precondition(acts.cols == w.cols, "QuantMatmul: activation width \(acts.cols) ≠ weight cols \(w.cols)")
+        let n = acts.rows
+        let work = w.rows * w.cols * max(1, n)
+        let parts = work < 65_536 ? 1 : min(threads, w.rows)
+        if parts <= 1 {
+            QuantKernels.multiplyRows(w, acts, rowRange: 0..<w.rows, y: y, ldy: ldy)
+            return
+        }
+        let yy = UnsafeMutablePointer<Float>(y)
+        DispatchQueue.concurrentPerform(iterations: parts) { p in
+            // Rows split in multiples of 8 to keep neighbours' stores apart.
+            let per = (w.rows + parts - 1) / parts
+            let chunk = (per + 7) / 8 * 8
+            let lo = min(w.rows, p * chunk), hi = min(w.rows, lo + chunk)
+            if lo < hi { QuantKernels.multiplyRows(w, acts, rowRange: lo..<hi, y: yy, ldy: ldy) }
+        }
+    }
+
+    /// The reference product: reference-dequantised weights, Double sums.
+    public static func multiplyReference(_ w: QuantizedMatrix, x: [Float], n: Int) -> [Float] {
+        let wf = w.dequantizedReference()
+        var y = [Float](repeating: 0, count: n * w.rows)
+        for i in 0..<n {
+            for r in 0..<w.rows {
+                var s: Double = 0
+                for c in 0..<w.cols { s += Double(wf[r * w.cols + c]) * Double(x[i * w.cols + c]) }
+                y[i * w.rows + r] = Float(s)
+            }
+        }
+        return y
+    }
+}
