@@ -37,7 +37,7 @@ public enum ByteLevelPreTokenizer: String, Sendable, CaseIterable {
             Self.splitGPT2(s, 0..<s.count, &out)
         case .smollm:
             var start = 0
-            for i in 0..<s.count where ScalarClass(s[i]) == .number {
+            for i in 0..<s.count where ByteLevelScalarClass(s[i]) == .number {
                 if start < i { Self.splitGPT2(s, start..<i, &out) }
                 out.append(i..<(i + 1))
                 start = i + 1
@@ -53,7 +53,7 @@ public enum ByteLevelPreTokenizer: String, Sendable, CaseIterable {
 
     private static func splitGPT2(_ s: [Unicode.Scalar], _ piece: Range<Int>, _ out: inout [Range<Int>]) {
         let hi = piece.upperBound
-        func cls(_ i: Int) -> ScalarClass? { i < hi ? ScalarClass(s[i]) : nil }
+        func cls(_ i: Int) -> ByteLevelScalarClass? { i < hi ? ByteLevelScalarClass(s[i]) : nil }
         var pos = piece.lowerBound
         while pos < hi {
             let c = s[pos]
@@ -94,7 +94,7 @@ public enum ByteLevelPreTokenizer: String, Sendable, CaseIterable {
 
     private static func splitLlama3(_ s: [Unicode.Scalar], _ piece: Range<Int>, _ out: inout [Range<Int>]) {
         let hi = piece.upperBound
-        func cls(_ i: Int) -> ScalarClass? { i < hi ? ScalarClass(s[i]) : nil }
+        func cls(_ i: Int) -> ByteLevelScalarClass? { i < hi ? ByteLevelScalarClass(s[i]) : nil }
         func isNewline(_ i: Int) -> Bool { i < hi && (s[i] == "\r" || s[i] == "\n") }
         func lower(_ c: Unicode.Scalar) -> Unicode.Scalar {
             (65...90).contains(c.value) ? Unicode.Scalar(c.value + 32)! : c
@@ -158,7 +158,7 @@ public enum ByteLevelPreTokenizer: String, Sendable, CaseIterable {
 // MARK: - Scalar classes
 
 /// The classes the pre-tokenisers distinguish.
-enum ScalarClass: Equatable {
+enum ByteLevelScalarClass: Equatable {
     case letter, number, whitespace, other
 
     init(_ c: Unicode.Scalar) {
