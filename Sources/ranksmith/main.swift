@@ -33,6 +33,7 @@ extension Ranksmith {
             EvalCommand.self,
             BenchCommand.self,
             ServeCommand.self,
+            GenerateCommand.self,
         ]
     }
 }

@@ -1,0 +1,96 @@
+import ArgumentParser
+import Foundation
+import Generator
+import Numerics
+
+/// `ranksmith generate --model FILE --prompt TEXT --max-tokens N`: greedy
+/// unless sampling options are given; the prompt goes through the model's
+/// chat template unless `--raw`; prints the generated text only.
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Generate text with a local GGUF model (greedy by default; CFG with --negative-prompt).")
+
+    @Option(help: "GGUF model file (Llama-family).")
+    var model: String = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+    @Option(help: "The prompt (a user message unless --raw).")
+    var prompt: String
+
+    @Option(help: "Most tokens to generate.")
+    var maxTokens: Int = 128
+
+    @Option(help: "Sampling temperature; 0 = greedy.")
+    var temperature: Float = 0
+
+    @Option(help: "Keep only the K most likely tokens (0 = off).")
+    var topK: Int = 0
+
+    @Option(help: "Nucleus sampling threshold (1 = off).")
+    var topP: Float = 1
+
+    @Option(help: "Random seed for sampling.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Stop when this string appears (repeatable); it is not printed.")
+    var stop: [String] = []
+
+    @Flag(help: "Use the prompt as is, without the chat template.")
+    var raw = false
+
+    @Option(help: "System message for the chat template.")
+    var system: String?
+
+    @Option(help: "Chat format when the model's template is not recognised: chatml or llama3.")
+    var chatTemplate: String?
+
+    @Option(help: "Negative prompt for classifier-free guidance (same template as --prompt).")
+    var negativePrompt: String?
+
+    @Option(help: "Guidance scale s in l_neg + s·(l_pos − l_neg); 1 = off. Default 1.5 with --negative-prompt.")
+    var guidanceScale: Float?
+
+    @Option(help: "Compute threads (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be ≥ 0") }
+        guard temperature >= 0 else { throw ValidationError("--temperature must be ≥ 0") }
+        guard topK >= 0 else { throw ValidationError("--top-k must be ≥ 0") }
+        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+        if guidanceScale != nil && negativePrompt == nil {
+            throw ValidationError("--guidance-scale needs --negative-prompt")
+        }
+    }
+
+    func run() throws {
+        QuantMatmul.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        BLAS.setThreads(1)
+        let llm: LlamaModel
+        do {
+            llm = try LlamaModel(path: model)
+        } catch {
+            throw ValidationError("cannot load \(model): \(error)")
+        }
+        func tokens(_ text: String) throws -> [Int32] {
+            if raw { return llm.tokenizer.encode(text, parseSpecial: false) }
+            let template = try llm.chatTemplate(override: chatTemplate)
+            return llm.chatPrompt(text, system: system, template: template)
+        }
+        let positive = try tokens(prompt)
+        var options = GenerationOptions(
+            maxTokens: maxTokens,
+            sampling: SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: seed),
+            stopStrings: stop)
+        let decoder = LlamaDecoder(model: llm)
+        let result: Generation
+        if let negativePrompt {
+            options.guidanceScale = guidanceScale ?? 1.5
+            let pair = GuidedPrompt(positive: positive, negative: try tokens(negativePrompt))
+            result = try decoder.generateGuided([pair], options: options)[0]
+        } else {
+            result = try decoder.generate(prompt: positive, options: options)
+        }
+        FileHandle.standardOutput.write(Data((result.text + "\n").utf8))
+    }
+}
