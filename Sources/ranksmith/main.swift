@@ -32,6 +32,7 @@ extension Ranksmith {
             EmbedCommand.self,
             EvalCommand.self,
             BenchCommand.self,
+            BenchIndexCommand.self,
             ServeCommand.self,
             GenerateCommand.self,
         ]
