@@ -81,9 +81,8 @@ public final class LlamaModel: @unchecked Sendable {
             s.xb.update(from: s.x, count: R * dim)
             w.attnNorm.withUnsafeBufferPointer { Kernels.rmsNorm(s.xb, rows: R, cols: dim, weight: $0.baseAddress!, eps: c.rmsEps) }
             s.actsDim.prepare(s.xb, rows: R, q8: true)
-            QuantMatmul.multiply(w.wq, s.actsDim, into: s.q, ldy: qDim)
-            QuantMatmul.multiply(w.wk, s.actsDim, into: s.k, ldy: kvDim)
-            QuantMatmul.multiply(w.wv, s.actsDim, into: s.v, ldy: kvDim)
+            QuantMatmul.multiply(MatmulJob(w.wq, s.q, ldy: qDim), MatmulJob(w.wk, s.k, ldy: kvDim),
+                                 MatmulJob(w.wv, s.v, ldy: kvDim), acts: s.actsDim)
             if let b = w.bq { b.withUnsafeBufferPointer { Kernels.addBias(s.q, rows: R, cols: qDim, bias: $0.baseAddress!) } }
             if let b = w.bk { b.withUnsafeBufferPointer { Kernels.addBias(s.k, rows: R, cols: kvDim, bias: $0.baseAddress!) } }
             if let b = w.bv { b.withUnsafeBufferPointer { Kernels.addBias(s.v, rows: R, cols: kvDim, bias: $0.baseAddress!) } }
@@ -102,8 +101,7 @@ public final class LlamaModel: @unchecked Sendable {
             s.xb.update(from: s.x, count: R * dim)
             w.ffnNorm.withUnsafeBufferPointer { Kernels.rmsNorm(s.xb, rows: R, cols: dim, weight: $0.baseAddress!, eps: c.rmsEps) }
             s.actsDim.prepare(s.xb, rows: R, q8: true)
-            QuantMatmul.multiply(w.gate, s.actsDim, into: s.hb, ldy: c.hiddenDim)
-            QuantMatmul.multiply(w.up, s.actsDim, into: s.hb2, ldy: c.hiddenDim)
+            QuantMatmul.multiply(MatmulJob(w.gate, s.hb, ldy: c.hiddenDim), MatmulJob(w.up, s.hb2, ldy: c.hiddenDim), acts: s.actsDim)
             Kernels.swiglu(gate: s.hb, up: s.hb2, count: R * c.hiddenDim)
             s.actsHidden.prepare(s.hb2, rows: R, q8: true)
             QuantMatmul.multiply(w.down, s.actsHidden, into: s.xb, ldy: dim)

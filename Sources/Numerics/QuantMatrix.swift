@@ -122,6 +122,29 @@ public enum QuantMatmul {
         }
     }
 
+    /// Several products over the same activations in one parallel region
+    /// (e.g. Q, K and V; gate and up), so threads are woken once:
+    /// `y_j = x · w_jᵀ` for each job.
+    public static func multiply(_ a: MatmulJob, _ b: MatmulJob, _ c: MatmulJob? = nil, acts: QuantizedActivations) {
+        let total = a.w.rows + b.w.rows + (c?.w.rows ?? 0)
+        let work = total * a.w.cols * max(1, acts.rows)
+        let parts = work < 65_536 ? 1 : threads
+        @inline(__always) func run(_ lo: Int, _ hi: Int) {
+            @inline(__always) func segment(_ job: MatmulJob, _ base: Int) {
+                let l = max(lo, base), h = min(hi, base + job.w.rows)
+                if l < h { QuantKernels.multiplyRows(job.w, acts, rowRange: (l - base)..<(h - base), y: job.y, ldy: job.ldy) }
+            }
+            segment(a, 0)
+            segment(b, a.w.rows)
+            if let c { segment(c, a.w.rows + b.w.rows) }
+        }
+        if parts <= 1 { run(0, total); return }
+        DispatchQueue.concurrentPerform(iterations: parts) { p in
+            let chunk = ((total + parts - 1) / parts + 7) / 8 * 8
+            run(min(total, p * chunk), min(total, (p + 1) * chunk))
+        }
+    }
+
     /// The reference product: reference-dequantised weights, Double sums.
     public static func multiplyReference(_ w: QuantizedMatrix, x: [Float], n: Int) -> [Float] {
         let wf = w.dequantizedReference()
@@ -134,5 +157,22 @@ public enum QuantMatmul {
             }
         }
         return y
+    }
+}
+
+/// One product of a fused `QuantMatmul.multiply` call: `y (n, w.rows)` with row stride `ldy`.
+public struct MatmulJob {
+    /// The weights.
+    public let w: QuantizedMatrix
+    /// The output.
+    public let y: UnsafeMutablePointer<Float>
+    /// Row stride of `y`.
+    public let ldy: Int
+
+    /// A product writing `x · wᵀ` to `y`.
+    public init(_ w: QuantizedMatrix, _ y: UnsafeMutablePointer<Float>, ldy: Int) {
+        self.w = w
+        self.y = y
+        self.ldy = ldy
     }
 }
