@@ -15,18 +15,18 @@ public enum Attention {
     /// - `qkv`: (T, 3H) with Q in columns [0, H), K in [H, 2H), V in [2H, 3H);
     ///   head h uses columns [h·d, (h+1)·d) of each.
     /// - `offsets`: sequence s owns rows `offsets[s] ..< offsets[s+1]`.
-    /// Work is spread over the cores by (sequence, head); each worker has
-    /// one score row of the longest sequence's length.
+    /// With `threads` > 1 the work is spread by (sequence, head); each
+    /// worker has one score row of the longest sequence's length.
     public static func forward(
         context: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>,
-        offsets: [Int], hidden: Int, heads: Int
+        offsets: [Int], hidden: Int, heads: Int, threads: Int = 1
     ) {
         let d = hidden / heads
         let scale = 1 / Float(d).squareRoot()
         let sequences = offsets.count - 1
         let maxLen = (0..<sequences).map { offsets[$0 + 1] - offsets[$0] }.max() ?? 0
         let tasks = sequences * heads
-        let workers = min(tasks, ProcessInfo.processInfo.activeProcessorCount)
+        let workers = max(1, min(tasks, threads))
         guard tasks > 0 else { return }
         let ctx = UnsafeMutableSendablePointer(context), src = UnsafeSendablePointer(qkv)
         DispatchQueue.concurrentPerform(iterations: workers) { w in

@@ -8,7 +8,7 @@ extension BertModel {
     /// Embeds any number of encodings in length-sorted batches of at most
     /// `batchSize` inputs (so little padding-free work is wasted on grouping
     /// long with short), returning rows in input order.
-    public func embedAll(_ encodings: [Encoding], batchSize: Int = 32, normalize: Bool = true) -> Matrix {
+    public func embedAll(_ encodings: [Encoding], batchSize: Int = 32, normalize: Bool = true, threads: Int = 1) -> Matrix {
         let h = dimensions
         var out = Matrix(rows: encodings.count, cols: h)
         let order = encodings.indices.sorted { encodings[$0].ids.count < encodings[$1].ids.count }
@@ -16,7 +16,7 @@ extension BertModel {
         while start < order.count {
             let end = min(start + max(1, batchSize), order.count)
             let indices = Array(order[start..<end])
-            let vectors = embed(indices.map { encodings[$0] }, normalize: normalize)
+            let vectors = embed(indices.map { encodings[$0] }, normalize: normalize, threads: threads)
             out.data.withUnsafeMutableBufferPointer { dst in
                 vectors.data.withUnsafeBufferPointer { src in
                     for (k, i) in indices.enumerated() {
@@ -30,8 +30,8 @@ extension BertModel {
     }
 
     /// Tokenises and embeds any number of texts; see `embedAll(_:batchSize:)`.
-    public func embedAll(_ texts: [String], batchSize: Int = 32, normalize: Bool = true) -> (vectors: Matrix, truncated: Int) {
+    public func embedAll(_ texts: [String], batchSize: Int = 32, normalize: Bool = true, threads: Int = 1) -> (vectors: Matrix, truncated: Int) {
         let encodings = texts.map(encode)
-        return (embedAll(encodings, batchSize: batchSize, normalize: normalize), encodings.filter(\.truncated).count)
+        return (embedAll(encodings, batchSize: batchSize, normalize: normalize, threads: threads), encodings.filter(\.truncated).count)
     }
 }

@@ -27,7 +27,9 @@ struct BertActivations {
 
 extension BertModel {
     /// Last hidden states of every token, packed, and the sequence offsets.
-    public func forward(_ batch: [Encoding]) -> (hidden: Matrix, offsets: [Int]) {
+    /// Runs on the calling thread; `threads` > 1 spreads attention only
+    /// (linear layers follow the BLAS thread setting).
+    public func forward(_ batch: [Encoding], threads: Int = 1) -> (hidden: Matrix, offsets: [Int]) {
         var offsets = [0]
         offsets.reserveCapacity(batch.count + 1)
         for e in batch { offsets.append(offsets.last! + min(e.ids.count, maxSequenceLength)) }
@@ -36,7 +38,7 @@ extension BertModel {
         var a = BertActivations(tokens: t, config: c)
         embeddings(batch, into: &a.x)
         for layer in weights.layers {
-            layerForward(layer, &a, offsets: offsets)
+            layerForward(layer, &a, offsets: offsets, threads: threads)
         }
         return (a.x, offsets)
     }
@@ -72,13 +74,13 @@ extension BertModel {
 
     /// One post-norm transformer layer:
     /// `x = LN(x + Attn(x) Woᵀ)`, then `x = LN(x + GELU(x W1ᵀ) W2ᵀ)`.
-    func layerForward(_ w: BertLayerWeights, _ a: inout BertActivations, offsets: [Int]) {
+    func layerForward(_ w: BertLayerWeights, _ a: inout BertActivations, offsets: [Int], threads: Int) {
         let h = config.hiddenSize, i = config.intermediateSize, eps = config.layerNormEps
         // qkv (T, 3H) = x (T, H) · Wqkvᵀ (H, 3H) + b
         linear(out: &a.qkv, a.x, w.qkv, w.qkvBias)
         a.qkv.data.withUnsafeBufferPointer { q in
             a.context.data.withUnsafeMutableBufferPointer { ctx in
-                Attention.forward(context: ctx.baseAddress!, qkv: q.baseAddress!, offsets: offsets, hidden: h, heads: config.heads)
+                Attention.forward(context: ctx.baseAddress!, qkv: q.baseAddress!, offsets: offsets, hidden: h, heads: config.heads, threads: threads)
             }
         }
         // projected (T, H) = context · Woᵀ + b;  x = LN(x + projected)

@@ -66,13 +66,35 @@ public final class BertModel: Sendable {
 
     /// Sentence vectors for already tokenised inputs, one row each, in input
     /// order, L2-normalised when `normalize` is set.
-    public func embed(_ batch: [Encoding], normalize: Bool = true) -> Matrix {
-        var pooled = Matrix(rows: batch.count, cols: config.hiddenSize)
+    ///
+    /// On several cores the batch is split into contiguous groups of about
+    /// equal token counts, one forward pass per core: data parallelism has
+    /// no synchronisation inside a layer, which small matrix products on a
+    /// threaded BLAS pay for at every call. Set BLAS to one thread
+    /// (`BLAS.setThreads(1)`) when using `threads` > 1.
+    public func embed(_ batch: [Encoding], normalize: Bool = true, threads: Int = 1) -> Matrix {
+        let h = config.hiddenSize
+        var pooled = Matrix(rows: batch.count, cols: h)
         guard !batch.isEmpty else { return pooled }
-        let (hidden, offsets) = forward(batch)
-        pool(hidden, offsets: offsets, into: &pooled)
+        let groups = Self.split(batch.map { min($0.ids.count, maxSequenceLength) }, into: threads)
+        if groups.count == 1 {
+            let (hidden, offsets) = forward(batch, threads: threads)
+            pool(hidden, offsets: offsets, into: &pooled)
+        } else {
+            pooled.data.withUnsafeMutableBufferPointer { buffer in
+                let out = UnsafeMutableSendablePointer(buffer.baseAddress!)
+                DispatchQueue.concurrentPerform(iterations: groups.count) { g in
+                    let range = groups[g]
+                    let (hidden, offsets) = forward(Array(batch[range]), threads: 1)
+                    var part = Matrix(rows: range.count, cols: h)
+                    pool(hidden, offsets: offsets, into: &part)
+                    part.data.withUnsafeBufferPointer { src in
+                        (out.pointer + range.lowerBound * h).update(from: src.baseAddress!, count: range.count * h)
+                    }
+                }
+            }
+        }
         if normalize {
-            let h = config.hiddenSize
             pooled.data.withUnsafeMutableBufferPointer { p in
                 for r in 0..<batch.count { Kernels.l2Normalize(p.baseAddress! + r * h, h) }
             }
@@ -80,10 +102,30 @@ public final class BertModel: Sendable {
         return pooled
     }
 
+    /// Splits `lengths` into at most `parts` contiguous ranges of about
+    /// equal total length; a batch too small to be worth splitting stays whole.
+    static func split(_ lengths: [Int], into parts: Int) -> [Range<Int>] {
+        let total = lengths.reduce(0, +)
+        let parts = min(parts, lengths.count, max(1, total / 48))
+        guard parts > 1 else { return [0..<lengths.count] }
+        var ranges: [Range<Int>] = []
+        var start = 0, acc = 0
+        for (i, l) in lengths.enumerated() {
+            acc += l
+            let remainingParts = parts - ranges.count - 1
+            if remainingParts > 0 && acc * parts >= total * (ranges.count + 1) && lengths.count - (i + 1) >= remainingParts {
+                ranges.append(start..<(i + 1))
+                start = i + 1
+            }
+        }
+        ranges.append(start..<lengths.count)
+        return ranges.filter { !$0.isEmpty }
+    }
+
     /// Tokenises and embeds `texts`; the result says how many were truncated.
-    public func embed(_ texts: [String], normalize: Bool = true) -> (vectors: Matrix, truncated: Int) {
+    public func embed(_ texts: [String], normalize: Bool = true, threads: Int = 1) -> (vectors: Matrix, truncated: Int) {
         let encodings = texts.map(encode)
-        return (embed(encodings, normalize: normalize), encodings.filter(\.truncated).count)
+        return (embed(encodings, normalize: normalize, threads: threads), encodings.filter(\.truncated).count)
     }
 
     // MARK: Pooling

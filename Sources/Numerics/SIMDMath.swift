@@ -12,8 +12,13 @@ public typealias F8 = SIMD8<Float>
 @inlinable @inline(__always)
 public func simdExp(_ x: F8) -> F8 {
     // exp(x) = 2^n · exp(r), n = round(x / ln2), r = x − n·ln2 ∈ [−ln2/2, ln2/2]
-    let xc = x.clamped(lowerBound: F8(repeating: -87.3), upperBound: F8(repeating: 88.7))
-    let n = (xc * 1.442_695_040_888_963_4).rounded(.toNearestOrEven)
+    let xc = pointwiseMin(pointwiseMax(x, F8(repeating: -87.3)), F8(repeating: 88.7))
+    // Rounding by the 1.5·2^23 trick: adding it leaves n in the low
+    // mantissa bits, so both n and its integer bits come without a
+    // float-to-int conversion (which Swift lowers lane by lane).
+    let magic = F8(repeating: 12_582_912)
+    let t = xc * 1.442_695_040_888_963_4 + magic
+    let n = t - magic
     // Cody–Waite split of ln2 keeps r accurate.
     var r = xc - n * 0.693_359_375
     r = r + n * 2.121_944_40e-4
@@ -26,7 +31,8 @@ public func simdExp(_ x: F8) -> F8 {
     p = p * r + 5.000_000_120_1e-1
     p = p * (r * r) + r + 1
     // Scale by 2^n through the exponent bits.
-    let bits = (SIMD8<Int32>(n) &+ 127) &<< 23
+    let ni = unsafeBitCast(t, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
+    let bits = (ni &+ 127) &<< 23
     return p * unsafeBitCast(bits, to: F8.self)
 }
 

@@ -30,7 +30,7 @@ public struct STSPairs: Sendable {
 /// Correlation of cosine similarity with gold scores.
 public enum STSEvaluation {
     /// Spearman and Pearson, both × 100 as papers report them.
-    public static func run(model: BertModel, pairs: STSPairs, batchSize: Int = 32) -> (spearman: Double, pearson: Double) {
+    public static func run(model: BertModel, pairs: STSPairs, batchSize: Int = 32, threads: Int = 1) -> (spearman: Double, pearson: Double) {
         // Embed each distinct sentence once.
         var index: [String: Int] = [:]
         var texts: [String] = []
@@ -38,7 +38,7 @@ public enum STSEvaluation {
             index[s] = texts.count
             texts.append(s)
         }
-        let vectors = model.embedAll(texts, batchSize: batchSize).vectors
+        let vectors = model.embedAll(texts, batchSize: batchSize, threads: threads).vectors
         let h = vectors.cols
         let cosines: [Double] = vectors.data.withUnsafeBufferPointer { p in
             (0..<pairs.count).map { i in

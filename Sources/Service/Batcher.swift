@@ -23,6 +23,8 @@ public final class Batcher: @unchecked Sendable {
         public var maxBatchInputs = 256
         /// Inputs waiting in the queue at most; beyond it requests get 429.
         public var maxQueuedInputs = 8192
+        /// Cores one forward pass is spread over.
+        public var threads = 1
         public init() {}
     }
 
@@ -162,7 +164,7 @@ public final class Batcher: @unchecked Sendable {
             let encodings = batch.map { $0.job.encodings[$0.index] }
             let model = batch[0].job.model
             let t0 = DispatchTime.now().uptimeNanoseconds
-            let rows = model.embed(encodings, normalize: false)
+            let rows = model.embed(encodings, normalize: false, threads: options.threads)
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
             onBatch?(BatchReport(inputs: encodings.count, tokens: encodings.reduce(0) { $0 + $1.ids.count }, seconds: seconds))
             var done: [Job] = []

@@ -23,7 +23,9 @@ public final class RanksmithService: @unchecked Sendable {
     /// `ServiceStartError` with one line saying what to fix.
     public init(configuration: ServiceConfiguration) throws {
         self.configuration = configuration
-        BLAS.setThreads(configuration.threads > 0 ? configuration.threads : ProcessInfo.processInfo.activeProcessorCount)
+        // One BLAS thread per caller: the encoder spreads a batch over the
+        // cores itself (see BertModel.embed).
+        BLAS.setThreads(1)
         try Self.prepareDataDirectory(configuration.dataDirectory)
         guard FileManager.default.fileExists(atPath: configuration.generatorPath) else {
             throw ServiceStartError("generator file \(configuration.generatorPath) not found: run `make models` or pass --generator FILE")
@@ -38,6 +40,7 @@ public final class RanksmithService: @unchecked Sendable {
         var options = Batcher.Options()
         options.maxBatchTokens = configuration.maxBatchTokens
         options.maxQueuedInputs = configuration.maxQueuedInputs
+        options.threads = configuration.threads > 0 ? configuration.threads : ProcessInfo.processInfo.activeProcessorCount
         batcher = Batcher(options: options)
         declareMetrics()
     }

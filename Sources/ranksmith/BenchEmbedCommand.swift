@@ -28,13 +28,13 @@ struct BenchEmbedCommand: ParsableCommand {
     var threads: Int?
 
     func run() throws {
-        configureThreads(threads)
+        let threads = configureThreads(threads)
         let model = try loadModel(model)
         guard let data = FileManager.default.contents(atPath: input) else { throw ValidationError("cannot read \(input)") }
         let lines = String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
         guard !lines.isEmpty else { throw ValidationError("\(input) has no lines") }
         let texts = (0..<count).map { lines[$0 % lines.count] }
-        _ = model.embedAll(Array(texts.prefix(64)), batchSize: 32)  // warm-up
+        _ = model.embedAll(Array(texts.prefix(64)), batchSize: 32, threads: threads)  // warm-up
         var results: [[String: Any]] = []
         for size in batchSizes.split(separator: ",").compactMap({ Int($0) }) {
             var rates: [Double] = []
@@ -46,7 +46,7 @@ struct BenchEmbedCommand: ParsableCommand {
                 while i < texts.count {
                     let batch = Array(texts[i..<min(i + size, texts.count)])
                     let t0 = DispatchTime.now().uptimeNanoseconds
-                    _ = model.embed(batch)
+                    _ = model.embed(batch, threads: threads)
                     latencies.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
                     i += size
                 }
@@ -60,7 +60,7 @@ struct BenchEmbedCommand: ParsableCommand {
                 "mean_tokens": Double(tokens) / Double(texts.count),
             ])
         }
-        let json = try JSONSerialization.data(withJSONObject: ["engine": "ranksmith", "threads": BLAS.threads, "results": results], options: [.sortedKeys])
+        let json = try JSONSerialization.data(withJSONObject: ["engine": "ranksmith", "threads": threads, "results": results], options: [.sortedKeys])
         print(String(decoding: json, as: UTF8.self))
     }
 }
@@ -78,7 +78,7 @@ struct BenchSgemmCommand: ParsableCommand {
     var threads: Int?
 
     func run() throws {
-        configureThreads(threads)
+        BLAS.setThreads(threads ?? ProcessInfo.processInfo.activeProcessorCount)
         var results: [[String: Any]] = []
         // The encoder's four products per layer: QKV, attention out, FFN in, FFN out.
         for (n, k) in [(1152, 384), (384, 384), (1536, 384), (384, 1536)] {

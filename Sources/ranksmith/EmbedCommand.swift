@@ -22,7 +22,7 @@ struct EmbedCommand: ParsableCommand {
     var threads: Int?
 
     func run() throws {
-        configureThreads(threads)
+        let threads = configureThreads(threads)
         let model = try loadModel(model)
         let text: String
         if input == "-" {
@@ -35,7 +35,7 @@ struct EmbedCommand: ParsableCommand {
         }
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         if lines.last == "" { lines.removeLast() }
-        let (vectors, truncated) = model.embedAll(lines, batchSize: batchSize)
+        let (vectors, truncated) = model.embedAll(lines, batchSize: batchSize, threads: threads)
         var out = ""
         out.reserveCapacity(lines.count * vectors.cols * 12)
         for r in 0..<vectors.rows {
@@ -53,9 +53,12 @@ struct EmbedCommand: ParsableCommand {
     }
 }
 
-/// Sets the BLAS thread count (all cores when nil).
-func configureThreads(_ threads: Int?) {
-    BLAS.setThreads(threads ?? ProcessInfo.processInfo.activeProcessorCount)
+/// Compute threads for the encoder (all cores when nil). BLAS runs one
+/// thread per caller: the encoder splits batches across cores itself.
+@discardableResult
+func configureThreads(_ threads: Int?) -> Int {
+    BLAS.setThreads(1)
+    return max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
 }
 
 /// Loads a model folder, turning load errors into one clear CLI error.

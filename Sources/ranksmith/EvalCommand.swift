@@ -27,11 +27,11 @@ struct EvalSTSCommand: ParsableCommand {
     var threads: Int?
 
     func run() throws {
-        configureThreads(threads)
+        let threads = configureThreads(threads)
         let pairs = try STSPairs(path: data)
         let model = try loadModel(model)
         let started = Date()
-        let result = STSEvaluation.run(model: model, pairs: pairs)
+        let result = STSEvaluation.run(model: model, pairs: pairs, threads: threads)
         let object: [String: Any] = [
             "spearman": (result.spearman * 10_000).rounded() / 10_000,
             "pearson": (result.pearson * 10_000).rounded() / 10_000,
