@@ -93,13 +93,13 @@ public struct RemoteChatClient: ChatGenerator {
     public func chat(_ messages: [ChatMessage], options: GenerationOptions) async throws -> Generation {
         var request = URLRequest(url: baseURL.appendingPathComponent("chat/completions"))
         request.httpMethod = "POST"
-        request.timeoutInterval = timeout
+        request.timeoutInterval = max(1, timeout.rounded(.up))
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         if let apiKey { request.setValue("Bearer \(apiKey)", forHTTPHeaderField: "Authorization") }
         request.httpBody = try requestBody(messages, options: options)
         let config = URLSessionConfiguration.ephemeral
-        config.timeoutIntervalForRequest = timeout
-        config.timeoutIntervalForResource = timeout
+        config.timeoutIntervalForRequest = max(1, timeout.rounded(.up))
+        config.timeoutIntervalForResource = max(1, timeout.rounded(.up))
         let session = URLSession(configuration: config)
         defer { session.finishTasksAndInvalidate() }
 
@@ -108,7 +108,7 @@ public struct RemoteChatClient: ChatGenerator {
             var failure = RemoteChatError.network("no attempt")
             var wait = min(maxBackoff, initialBackoff * pow(2, Double(attempt)))
             do {
-                let (data, response) = try await session.data(for: request)
+                let (data, response) = try await Self.send(request, on: session, timeout: timeout)
                 guard let http = response as? HTTPURLResponse else { throw RemoteChatError.invalidResponse("not HTTP") }
                 if (200..<300).contains(http.statusCode) { return try Self.parse(data) }
                 failure = .http(status: http.statusCode, message: Self.errorMessage(data))
@@ -125,6 +125,21 @@ public struct RemoteChatClient: ChatGenerator {
             guard attempt < retries else { throw failure }
             attempt += 1
             try await Task.sleep(nanoseconds: UInt64(wait * 1e9))
+        }
+    }
+
+    /// One attempt, bounded by our own clock as well as URLSession's
+    /// (whose Linux implementation rounds sub-second timeouts).
+    static func send(_ request: URLRequest, on session: URLSession, timeout: Double) async throws -> (Data, URLResponse) {
+        try await withThrowingTaskGroup(of: (Data, URLResponse)?.self) { group in
+            group.addTask { try await session.data(for: request) }
+            group.addTask {
+                try await Task.sleep(nanoseconds: UInt64(max(0, timeout) * 1e9))
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let result = first else { throw URLError(.timedOut) }
+            return result
         }
     }
 
