@@ -193,6 +193,7 @@ public struct HTTPRequestParser: Sendable {
                     guard headStart + 1 < count else { return .success(nil) }
                     guard p[headStart + 1] == ASCII.lf else { return .failure(.invalidLineEnding) }
                     headStart += 2
+                    scanned = headStart
                     if headStart > 64 { return .failure(.invalidRequestLine) }
                 } else if p[headStart] == ASCII.lf {
                     return .failure(.invalidLineEnding)
@@ -202,7 +203,10 @@ public struct HTTPRequestParser: Sendable {
             }
             scanned = headStart
         }
-        let limit = min(count, headStart + limits.maxHeaderBytes + 4)
+        // Every check below happens at a byte position, so feeding the bytes
+        // in pieces gives the same answer as feeding them at once.
+        let limit = min(count, headStart + limits.maxHeaderBytes)
+        let maxLineBytes = limits.maxTargetBytes + 64
         var index = scanned
         while index < limit {
             let byte = p[index]
@@ -217,15 +221,15 @@ public struct HTTPRequestParser: Sendable {
                 return .failure(.invalidLineEnding)
             } else if byte == 0 {
                 return .failure(firstLineEnd < 0 ? .invalidRequestLine : .invalidHeaderValue)
+            } else if firstLineEnd < 0 && index - headStart >= maxLineBytes {
+                // The request line alone is longer than any acceptable target.
+                return .failure(.targetTooLong)
             }
             index += 1
         }
         scanned = index
-        if index - headStart > limits.maxHeaderBytes {
+        if index - headStart >= limits.maxHeaderBytes {
             return .failure(firstLineEnd < 0 ? .targetTooLong : .headersTooLarge)
-        }
-        if firstLineEnd < 0 && index - headStart > limits.maxTargetBytes + 32 {
-            return .failure(.targetTooLong)
         }
         return .success(nil)
     }

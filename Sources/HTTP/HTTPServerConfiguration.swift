@@ -69,7 +69,8 @@ public struct HTTPServerConfiguration: Sendable {
     /// ``standardErrorLog``; nil turns access logging off.
     public var accessLog: (@Sendable (String) -> Void)? = HTTPServerConfiguration.standardErrorLog
     /// Headers added to every response, including the server's own errors
-    /// (e.g. `X-Model-Version`). Called once per response, off the I/O queues.
+    /// (e.g. `X-Model-Version`); a handler's own value wins. Called once per
+    /// response, sometimes on an I/O queue: keep it cheap.
     public var extraResponseHeaders: (@Sendable () -> [(String, String)])?
     /// Listen backlog (default 1024).
     public var backlog: Int32 = 1024

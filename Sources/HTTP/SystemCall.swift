@@ -73,3 +73,11 @@ enum SystemCall {
         _ = try run("setsockopt") { setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size)) }
     }
 }
+
+// MARK: - accept4
+
+/// `accept4(2)`: Glibc's header declares it only under `_GNU_SOURCE`, which
+/// the Swift module for Glibc doesn't set, so it is bound by symbol name.
+@_silgen_name("accept4")
+func systemAccept4(_ fd: Int32, _ address: UnsafeMutablePointer<sockaddr>?,
+                   _ length: UnsafeMutablePointer<socklen_t>?, _ flags: Int32) -> Int32

@@ -1,0 +1,345 @@
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// MARK: - HTTPConnection
+
+/// One client connection: a socket, its dispatch sources, buffers and a
+/// ``ConnectionStateMachine``. Everything here runs on `queue` (serial);
+/// this class only moves bytes and carries out the machine's actions.
+final class HTTPConnection: @unchecked Sendable {
+    let id: Int
+    let fd: Int32
+    let queue: DispatchQueue
+    let remoteAddress: String
+    private let core: ServerCore
+    private let transport: Transport
+    private var machine: ConnectionStateMachine
+    private var input = InputBuffer()
+    private var output: [UInt8] = []
+    private var outputOffset = 0
+
+    private var readSource: DispatchSourceRead?
+    private var writeSource: DispatchSourceWrite?
+    private var timer: DispatchSourceTimer?
+    private var readSuspended = false
+    private var writeArmed = false
+    private var readWaitsForWritable = false
+    private var timerDeadline: Double?
+    private var pendingCancels = 0
+
+    private var handlerTask: Task<Void, Never>?
+    private var currentRequest: (method: String, path: String, head: Bool, version: HTTPVersion, started: Double)?
+    private var sequence = 0
+    private var closed = false
+
+    /// Input kept while a handler runs (pipelined requests); beyond it reading pauses.
+    private static let maxBufferedWhileBusy = 64 * 1024
+    /// Bytes read per loop turn into the buffer's tail.
+    private static let readChunk = 16 * 1024
+
+    init(id: Int, fd: Int32, remoteAddress: String, queue: DispatchQueue, core: ServerCore, transport: Transport) {
+        self.id = id
+        self.fd = fd
+        self.remoteAddress = remoteAddress
+        self.queue = queue
+        self.core = core
+        self.transport = transport
+        self.machine = ConnectionStateMachine(settings: core.machineSettings, now: Clock.now())
+    }
+
+    // MARK: - Start and events
+
+    /// Creates the sources and starts reading. Call on `queue`.
+    func start() {
+        let read = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
+        read.setEventHandler { [unowned self] in self.readable() }
+        read.setCancelHandler { [self] in self.sourceCancelled() }
+        let write = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: queue)
+        write.setEventHandler { [unowned self] in self.writable() }
+        write.setCancelHandler { [self] in self.sourceCancelled() }
+        let timer = DispatchSource.makeTimerSource(queue: queue)
+        timer.setEventHandler { [unowned self] in self.timerFired() }
+        timer.setCancelHandler { [self] in self.sourceCancelled() }
+        readSource = read
+        writeSource = write
+        self.timer = timer
+        read.resume()
+        timer.resume()
+        armTimer()
+    }
+
+    private func readable() {
+        guard !closed, !readWaitsForWritable else { return }
+        var received = false
+        var total = 0
+        while !closed {
+            if !machine.wantsInput && input.count >= HTTPConnection.maxBufferedWhileBusy {
+                pauseReading()
+                break
+            }
+            let result = input.readInto(minimumSpace: HTTPConnection.readChunk) { space -> (TransportResult, Int) in
+                let result = transport.read(into: space)
+                if case .bytes(let count) = result { return (result, count) }
+                return (result, 0)
+            }
+            switch result {
+            case .bytes(let count):
+                received = true
+                total += count
+                if total >= 1 << 20 { break }
+                continue
+            case .wouldBlock(let wantsWrite):
+                if wantsWrite {
+                    // TLS needs to write before it can read more: wait for writability.
+                    readWaitsForWritable = true
+                    pauseReading()
+                    armWrite()
+                }
+            case .eof, .failed:
+                if machine.state == .lingering { return perform(.close) }
+                return perform(machine.peerClosed())
+            }
+            break
+        }
+        if received && !closed { processInput() }
+    }
+
+    private func writable() {
+        guard !closed else { return }
+        disarmWrite()
+        if readWaitsForWritable {
+            readWaitsForWritable = false
+            resumeReading()
+            readable()
+        }
+        flush()
+    }
+
+    private func timerFired() {
+        guard !closed else { return }
+        timerDeadline = nil
+        perform(machine.timerFired(now: Clock.now()))
+        armTimer()
+    }
+
+    /// Graceful shutdown reached this connection.
+    func drain() {
+        guard !closed else { return }
+        perform(machine.drain())
+        armTimer()
+    }
+
+    /// Shutdown deadline passed: close whatever state we are in.
+    func forceClose() {
+        perform(.cancelAndClose)
+    }
+
+    // MARK: - Input
+
+    private func processInput() {
+        if machine.state == .lingering {
+            input.removeAll()
+            return
+        }
+        let action = input.withBytes { bytes in machine.received(bytes, now: Clock.now()) }
+        perform(action)
+        armTimer()
+    }
+
+    private func perform(_ action: ConnectionStateMachine.Action) {
+        switch action {
+        case .none:
+            break
+        case .sendContinue:
+            output.append(contentsOf: "HTTP/1.1 100 Continue\r\n\r\n".utf8)
+            flush()
+        case .dispatch(let parsed, let consumed):
+            input.consume(consumed)
+            dispatch(parsed)
+        case .reject(let error):
+            input.removeAll()
+            respondWithError(HTTPServer.errorResponse(for: error))
+        case .requestTimeout:
+            input.removeAll()
+            respondWithError(HTTPResponse.error(
+                status: 408, code: "request_timeout",
+                message: "The request took too long to arrive; send the whole request promptly."))
+        case .readNext:
+            resumeReading()
+            if !input.isEmpty { processInput() }
+        case .linger:
+            transport.shutdownOutput()
+            input.removeAll()
+            resumeReading()
+            armTimer()
+        case .close:
+            close()
+        case .cancelAndClose:
+            handlerTask?.cancel()
+            close()
+        }
+    }
+
+    // MARK: - Requests and responses
+
+    private func dispatch(_ parsed: HTTPParsedRequest) {
+        sequence += 1
+        let started = Clock.now()
+        var request = HTTPRequest(method: parsed.method, target: parsed.target, version: parsed.version,
+                                  headers: parsed.headers, body: parsed.body, remoteAddress: remoteAddress)
+        if let incoming = parsed.headers["X-Request-Id"], RequestIdentifier.isSane(incoming) {
+            request.requestId = incoming
+        } else {
+            request.requestId = RequestIdentifier.generate(prefix: core.idPrefix, connection: id, sequence: sequence)
+        }
+        currentRequest = (parsed.method, request.path, parsed.method == "HEAD", parsed.version, started)
+        let core = self.core
+        handlerTask = Task.detached { [self] in
+            let encoded = await core.respond(to: request, started: started)
+            self.queue.async { self.responseReady(encoded) }
+        }
+    }
+
+    private func responseReady(_ encoded: EncodedResponse) {
+        handlerTask = nil
+        guard !closed, let current = currentRequest else { return }
+        let close = machine.responseStarted(now: Clock.now(), handlerAsksClose: encoded.handlerAsksClose)
+        output.append(contentsOf: encoded.head)
+        if close {
+            output.append(contentsOf: "Connection: close\r\n".utf8)
+        } else if current.version == .http1_0 {
+            output.append(contentsOf: "Connection: keep-alive\r\n".utf8)
+        }
+        output.append(contentsOf: "\r\n".utf8)
+        output.append(contentsOf: encoded.body)
+        armTimer()
+        flush()
+    }
+
+    /// A response the server makes itself (400, 408, 413, …); always closes.
+    private func respondWithError(_ response: HTTPResponse) {
+        sequence += 1
+        let requestId = RequestIdentifier.generate(prefix: core.idPrefix, connection: id, sequence: sequence)
+        let encoded = core.finish(response, requestId: requestId, method: "-", path: "-", route: nil,
+                                  headRequest: false, acceptsGzip: false, started: Clock.now(),
+                                  requestBytes: 0, remote: remoteAddress, forwardedFor: nil)
+        currentRequest = ("-", "-", false, .http1_1, Clock.now())
+        responseReady(encoded)
+    }
+
+    // MARK: - Output
+
+    private func flush() {
+        while outputOffset < output.count && !closed {
+            let result = output.withUnsafeBytes { raw in
+                transport.write(UnsafeRawBufferPointer(rebasing: raw[outputOffset...]))
+            }
+            switch result {
+            case .bytes(let count):
+                outputOffset += count
+                machine.wroteSome(now: Clock.now())
+            case .wouldBlock:
+                armWrite()
+                return
+            case .eof, .failed:
+                return perform(machine.peerClosed())
+            }
+        }
+        guard !closed else { return }
+        output.removeAll(keepingCapacity: output.capacity <= 256 * 1024)
+        outputOffset = 0
+        if machine.state == .writing {
+            currentRequest = nil
+            perform(machine.writeCompleted(now: Clock.now()))
+            armTimer()
+        }
+    }
+
+    // MARK: - Sources
+
+    private func pauseReading() {
+        guard !readSuspended, let readSource else { return }
+        readSuspended = true
+        readSource.suspend()
+    }
+
+    private func resumeReading() {
+        guard readSuspended, let readSource else { return }
+        readSuspended = false
+        readSource.resume()
+    }
+
+    private func armWrite() {
+        guard !writeArmed, let writeSource else { return }
+        writeArmed = true
+        writeSource.resume()
+    }
+
+    private func disarmWrite() {
+        guard writeArmed, let writeSource else { return }
+        writeArmed = false
+        writeSource.suspend()
+    }
+
+    private func armTimer() {
+        guard !closed, let timer else { return }
+        let deadline = machine.deadline
+        if deadline == timerDeadline { return }
+        timerDeadline = deadline
+        if let deadline {
+            let delay = max(0, deadline - Clock.now())
+            timer.schedule(deadline: .now() + .nanoseconds(Int(delay * 1e9)), leeway: .milliseconds(10))
+        } else {
+            timer.schedule(deadline: .distantFuture)
+        }
+    }
+
+    // MARK: - Closing
+
+    /// Cancels the sources; the socket is closed when all three have
+    /// acknowledged (closing earlier would race with dispatch's epoll).
+    private func close() {
+        guard !closed else { return }
+        closed = true
+        handlerTask?.cancel()
+        handlerTask = nil
+        guard let readSource, let writeSource, let timer else {
+            finishClose()
+            return
+        }
+        pendingCancels = 3
+        readSource.cancel()
+        if readSuspended { readSuspended = false; readSource.resume() }
+        writeSource.cancel()
+        if !writeArmed { writeArmed = true; writeSource.resume() }
+        timer.cancel()
+    }
+
+    private func sourceCancelled() {
+        pendingCancels -= 1
+        if pendingCancels == 0 { finishClose() }
+    }
+
+    private func finishClose() {
+        readSource = nil
+        writeSource = nil
+        timer = nil
+        transport.release()
+        SystemCall.close(fd)
+        core.connectionClosed(self)
+    }
+}
+
+// MARK: - Clock
+
+/// Monotonic seconds.
+enum Clock {
+    @inline(__always)
+    static func now() -> Double {
+        Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+    }
+}

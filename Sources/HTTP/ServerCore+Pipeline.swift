@@ -1,0 +1,101 @@
+// MARK: - Request pipeline
+//
+// Runs in the request's Task, off the I/O queues: content decoding,
+// routing, the handler, compression, serialisation, logging, metrics.
+
+extension ServerCore {
+    /// Produces the encoded response for `request` (parsed at `started`).
+    func respond(to request: HTTPRequest, started: Double) async -> EncodedResponse {
+        var request = request
+        let acceptsGzip = request.headers["Accept-Encoding"].map(Gzip.accepts) ?? false
+        let requestBytes = request.body.count
+        var route: String?
+        let response: HTTPResponse
+        if let refusal = decodeBody(&request) {
+            response = refusal
+        } else if let router = routerForPipeline {
+            switch router.match(method: request.method, path: request.path) {
+            case .found(let handler, let parameters, let pattern):
+                request.pathParameters = parameters
+                request.routePattern = pattern
+                route = pattern
+                response = await handler(request)
+            case .methodNotAllowed(let allowed, let pattern):
+                route = pattern
+                response = Router.methodNotAllowedResponse(method: request.method, allowed: allowed)
+            case .notFound:
+                response = Router.notFoundResponse(path: request.path)
+            }
+        } else {
+            response = await handlerForPipeline(request)
+        }
+        return finish(response, requestId: request.requestId, method: request.method, path: request.path,
+                      route: route, headRequest: request.method == "HEAD", acceptsGzip: acceptsGzip,
+                      started: started, requestBytes: requestBytes, remote: request.remoteAddress,
+                      forwardedFor: request.headers["X-Forwarded-For"])
+    }
+
+    /// Inflates a `Content-Encoding: gzip` body in place; answers the error
+    /// response when the body can't be accepted.
+    func decodeBody(_ request: inout HTTPRequest) -> HTTPResponse? {
+        guard let coding = request.headers["Content-Encoding"] else { return nil }
+        switch Substring(coding).trimmingWhitespace().lowercased() {
+        case "", "identity":
+            return nil
+        case "gzip", "x-gzip":
+            switch Gzip.decompress(request.body, limit: configuration.limits.maxDecompressedBodyBytes) {
+            case .success(let inflated):
+                request.body = inflated
+                request.headers.remove(name: "Content-Encoding")
+                return nil
+            case .failure(.tooLarge):
+                return HTTPResponse.error(
+                    status: 413, code: "payload_too_large",
+                    message: "The request body inflates to more than \(configuration.limits.maxDecompressedBodyBytes) bytes; send less per request.")
+            case .failure(.corrupt):
+                return HTTPResponse.error(
+                    status: 400, code: "bad_request",
+                    message: "The request body is not valid gzip; check Content-Encoding.")
+            }
+        default:
+            return HTTPResponse.error(
+                status: 415, code: "unsupported_media_type",
+                message: "Content-Encoding '\(coding)' is not supported; send gzip or an unencoded body.")
+        }
+    }
+
+    /// Adds server headers, compresses if allowed, encodes, logs and reports metrics.
+    func finish(_ response: HTTPResponse, requestId: String, method: String, path: String, route: String?,
+                headRequest: Bool, acceptsGzip: Bool, started: Double, requestBytes: Int,
+                remote: String, forwardedFor: String?) -> EncodedResponse {
+        var response = response
+        if let extra = configuration.extraResponseHeaders {
+            for (name, value) in extra() where !response.headers.contains(name) {
+                response.headers.add(name: name, value: value)
+            }
+        }
+        let compressible = response.body.count >= configuration.gzipMinimumBytes
+            && response.status >= 200 && response.status != 204 && response.status != 304
+            && !response.headers.contains("Content-Encoding")
+        if compressible {
+            if !response.headers.contains("Vary") { response.headers.add(name: "Vary", value: "Accept-Encoding") }
+            if acceptsGzip, let compressed = Gzip.compress(response.body), compressed.count < response.body.count {
+                response.body = compressed
+                response.headers.add(name: "Content-Encoding", value: "gzip")
+            }
+        }
+        let encoded = ResponseEncoder.encode(response, requestId: requestId, headRequest: headRequest)
+        let duration = Clock.now() - started
+        if let log = configuration.accessLog {
+            log(AccessLog.line(requestId: requestId, method: method, path: path, status: encoded.status,
+                               bytes: encoded.body.count, durationSeconds: duration, remote: remote,
+                               forwardedFor: forwardedFor))
+        }
+        if let metrics = metricsHook {
+            metrics(HTTPRequestMetrics(method: method, route: route, status: encoded.status, duration: duration,
+                                       requestBytes: requestBytes, responseBytes: encoded.body.count,
+                                       requestId: requestId))
+        }
+        return encoded
+    }
+}
