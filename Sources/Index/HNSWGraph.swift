@@ -198,11 +198,12 @@ final class HNSWGraph {
         if candidates.count <= limit { return candidates }
         var kept: [Scored] = []
         kept.reserveCapacity(limit)
+        let d = vectors.dimensions, vbase = vectors.base
         for c in candidates {
             if kept.count >= limit { break }
-            let cv = UnsafePointer(vectors.row(Int(c.slot)))
+            let cv = vbase + Int(c.slot) * d
             var good = true
-            for k in kept where sim(cv, k.slot) > c.score {
+            for k in kept where Kernels.dot(cv, vbase + Int(k.slot) * d, d) > c.score {
                 good = false
                 break
             }
@@ -228,9 +229,11 @@ final class HNSWGraph {
                 list[1 + count] = node
                 list[0] = Int32(count + 1)
             } else {
-                let ov = UnsafePointer(vectors.row(Int(other)))
+                let d = vectors.dimensions, vbase = vectors.base
+                let ov = vbase + Int(other) * d
                 var cands = [Scored(score: c.score, slot: node)]
-                for i in 0..<count { cands.append(Scored(score: sim(ov, list[1 + i]), slot: list[1 + i])) }
+                cands.reserveCapacity(count + 1)
+                for i in 0..<count { cands.append(Scored(score: Kernels.dot(ov, vbase + Int(list[1 + i]) * d, d), slot: list[1 + i])) }
                 cands.sort { $0.score > $1.score }
                 let kept = selectNeighbors(cands, max: limit)
                 list[0] = Int32(kept.count)
@@ -247,16 +250,17 @@ final class HNSWGraph {
         _ q: UnsafePointer<Float>, from start: Int32, sim startSim: Float, level: Int, locking: Bool
     ) -> (Int32, Float) {
         var cur = start, curSim = startSim
+        let d = vectors.dimensions, vbase = vectors.base, up = upper, strideUp = 1 + m
         var changed = true
         while changed {
             changed = false
             if locking { locks.lock(cur) }
-            let list = links(cur, level)
+            let list = up[Int(cur)]! + (level - 1) * strideUp
             let n = Int(list[0])
             var bestNode = cur, bestSim = curSim
             for i in 0..<n {
                 let v = list[1 + i]
-                let s = sim(q, v)
+                let s = Kernels.dot(q, vbase + Int(v) * d, d)
                 if s > bestSim { bestSim = s; bestNode = v }
             }
             if locking { locks.unlock(cur) }
@@ -276,38 +280,37 @@ final class HNSWGraph {
         var candidates = DistanceHeap(maxAtRoot: true, capacity: ef * 2)
         var results = DistanceHeap(maxAtRoot: false, capacity: ef + 1)
         visited.reset()
+        // Hot loop: properties read once into locals (no exclusivity checks inside).
         let marks = visited.marks, tag = visited.tag
-        let s0 = sim(q, entry)
+        let d = vectors.dimensions, vbase = vectors.base
+        let l0 = level0, up = upper, stride0 = 1 + m0, strideUp = 1 + m
+        let s0 = Kernels.dot(q, vbase + Int(entry) * d, d)
         marks[Int(entry)] = tag
         candidates.push(Scored(score: s0, slot: entry))
         if accept == nil || accept!(entry) { results.push(Scored(score: s0, slot: entry)) }
-        var scratch = [Int32](repeating: 0, count: max(m0, m) + 1)
+        let scratch = UnsafeMutablePointer<Int32>.allocate(capacity: max(m0, m) + 1)
+        defer { scratch.deallocate() }
+        var worst = results.count > 0 ? results.top.score : -Float.infinity
         while !candidates.isEmpty {
             let c = candidates.top
-            if results.count >= ef && c.score < results.top.score { break }
+            if results.count >= ef && c.score < worst { break }
             candidates.pop()
-            var n = 0
-            if locking {
-                locks.lock(c.slot)
-                let list = links(c.slot, level)
-                n = Int(list[0])
-                for i in 0..<n { scratch[i] = list[1 + i] }
-                locks.unlock(c.slot)
-            } else {
-                let list = links(c.slot, level)
-                n = Int(list[0])
-                for i in 0..<n { scratch[i] = list[1 + i] }
-            }
+            let list = level == 0 ? l0 + Int(c.slot) * stride0 : up[Int(c.slot)]! + (level - 1) * strideUp
+            if locking { locks.lock(c.slot) }
+            let n = Int(list[0])
+            scratch.update(from: list + 1, count: n)
+            if locking { locks.unlock(c.slot) }
             for i in 0..<n {
                 let v = scratch[i]
                 if marks[Int(v)] == tag { continue }
                 marks[Int(v)] = tag
-                let s = sim(q, v)
-                if results.count < ef || s > results.top.score {
+                let s = Kernels.dot(q, vbase + Int(v) * d, d)
+                if results.count < ef || s > worst {
                     candidates.push(Scored(score: s, slot: v))
                     if accept == nil || accept!(v) {
                         results.push(Scored(score: s, slot: v))
                         if results.count > ef { results.pop() }
+                        worst = results.top.score
                     }
                 }
             }

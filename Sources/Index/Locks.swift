@@ -2,11 +2,21 @@ import Foundation
 
 // MARK: - Locks and small concurrency helpers
 
-/// A readers-writer lock: many searches at once, or one writer.
+/// A readers-writer lock: many searches at once, or one writer. Writers
+/// are preferred (glibc's default lets a stream of readers starve them);
+/// so a thread must never take the read side twice.
 final class ReadWriteLock: @unchecked Sendable {
     private var lock = pthread_rwlock_t()
 
-    init() { pthread_rwlock_init(&lock, nil) }
+    init() {
+        var attr = pthread_rwlockattr_t()
+        pthread_rwlockattr_init(&attr)
+        #if os(Linux)
+        pthread_rwlockattr_setkind_np(&attr, Int32(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP))
+        #endif
+        pthread_rwlock_init(&lock, &attr)
+        pthread_rwlockattr_destroy(&attr)
+    }
     deinit { pthread_rwlock_destroy(&lock) }
 
     /// Runs `body` holding the lock shared.
