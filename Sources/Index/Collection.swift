@@ -24,6 +24,8 @@ public final class Collection: @unchecked Sendable {
     public let settings: CollectionSettings
 
     let directory: String
+    /// What `collection.json` says about this collection.
+    let manifest: CollectionManifest
     private let options: CollectionStore.Options
     private let lock = ReadWriteLock()
     private var state: CollectionState
@@ -38,6 +40,7 @@ public final class Collection: @unchecked Sendable {
     /// any), replays the log after it, and cuts off a torn last record.
     init(directory: String, manifest: CollectionManifest, options: CollectionStore.Options) throws {
         self.directory = directory
+        self.manifest = manifest
         self.name = manifest.name
         self.dimensions = manifest.dimensions
         self.modelVersion = manifest.modelVersion

@@ -67,7 +67,7 @@ public final class CollectionStore: @unchecked Sendable {
                 try? FileManager.default.removeItem(atPath: path + "/" + n)
                 continue
             }
-            let dir = path + "/" + n
+            var dir = path + "/" + n
             guard let bytes = try FileIO.readFile(dir + "/" + CollectionManifest.fileName) else { continue }
             let manifest: CollectionManifest
             do {
@@ -75,13 +75,28 @@ public final class CollectionStore: @unchecked Sendable {
             } catch {
                 throw IndexError.corruptSnapshot(path: dir + "/" + CollectionManifest.fileName, reason: "unreadable manifest: \(error)")
             }
-            guard manifest.format == CollectionManifest.currentFormat, manifest.name == n,
+            if manifest.name != n, names.contains(manifest.name) {
+                // A `replace` stopped before its renames: the old collection
+                // is intact and this re-embedded shadow is dropped.
+                let tomb = path + "/.dropped-\(n)-\(UInt64.random(in: 0...UInt64.max))"
+                if rename(dir, tomb) == 0 { try? FileManager.default.removeItem(atPath: tomb) }
+                continue
+            }
+            if manifest.name != n, !names.contains(manifest.name), (try? Validation.name(manifest.name)) != nil {
+                // A `replace` stopped between its two renames: finish it.
+                let target = path + "/" + manifest.name
+                if rename(dir, target) != 0 { throw FileIO.error(errno, path: dir, operation: "rename") }
+                try FileIO.syncDirectory(path, faults: options.faults)
+                dir = target
+            }
+            guard manifest.format == CollectionManifest.currentFormat, dir.hasSuffix("/" + manifest.name),
+                collections[manifest.name] == nil,
                 manifest.dimensions > 0, manifest.dimensions <= Limits.maxDimensions
             else {
                 throw IndexError.corruptSnapshot(
                     path: dir + "/" + CollectionManifest.fileName, reason: "manifest format, name or dimensions do not match")
             }
-            collections[n] = try Collection(directory: dir, manifest: manifest, options: options)
+            collections[manifest.name] = try Collection(directory: dir, manifest: manifest, options: options)
         }
     }
 
@@ -141,6 +156,45 @@ public final class CollectionStore: @unchecked Sendable {
         if rename(dir, tomb) != 0 { throw FileIO.error(errno, path: dir, operation: "rename") }
         try FileIO.syncDirectory(directory.path, faults: options.faults)
         try? FileManager.default.removeItem(atPath: tomb)
+    }
+
+    /// Puts collection `shadow` in the place of collection `name` (e.g. after
+    /// re-embedding every document with a new model into `shadow`) and
+    /// deletes the old one; returns the collection now called `name`.
+    ///
+    /// The table switches in one step under the store's lock. Collections
+    /// already handed out keep answering reads from their memory; writes to
+    /// them fail with `unavailable`. On disk the swap is two renames; a crash
+    /// between them is completed at the next start (a directory whose
+    /// manifest names a missing collection takes that name).
+    @discardableResult
+    public func replace(_ name: String, with shadow: String) throws -> Collection {
+        _ = try collection(name)
+        try collection(shadow).snapshot()  // outside the lock: reopening below then replays little
+        return try monitor.locked {
+            guard let old = collections[name] else { throw IndexError.unknownCollection(name) }
+            guard let fresh = collections[shadow] else { throw IndexError.unknownCollection(shadow) }
+            fresh.close()
+            let base = directory.path
+            var manifest = fresh.manifest
+            manifest.name = name
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let bytes = [UInt8]((try? enc.encode(manifest)) ?? Data())
+            try FileIO.writeAtomically(bytes, to: "\(base)/\(shadow)/\(CollectionManifest.fileName)", faults: options.faults)
+            old.close()
+            let tomb = "\(base)/.dropped-\(name)-\(UInt64.random(in: 0...UInt64.max))"
+            if rename("\(base)/\(name)", tomb) != 0 { throw FileIO.error(errno, path: "\(base)/\(name)", operation: "rename") }
+            if rename("\(base)/\(shadow)", "\(base)/\(name)") != 0 {
+                throw FileIO.error(errno, path: "\(base)/\(shadow)", operation: "rename")
+            }
+            try FileIO.syncDirectory(base, faults: options.faults)
+            let c = try Collection(directory: "\(base)/\(name)", manifest: manifest, options: options)
+            collections[name] = c
+            collections[shadow] = nil
+            try? FileManager.default.removeItem(atPath: tomb)
+            return c
+        }
     }
 
     /// Every collection, sorted by name.

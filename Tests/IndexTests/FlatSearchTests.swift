@@ -93,3 +93,28 @@ final class FlatSearchTests: XCTestCase {
         XCTAssertEqual(try CollectionStore(directory: dir).list().map(\.name), ["b"])
     }
 }
+
+/// The hot-swap step: a shadow collection (re-embedded with a new model)
+/// takes the place of the live one, in memory and on disk.
+final class ReplaceTests: XCTestCase {
+    func testShadowReplacesLiveCollectionAndSurvivesRestart() throws {
+        let dir = temporaryDirectory(self)
+        let store = try CollectionStore(directory: dir)
+        let live = try store.create(name: "docs", dimensions: 3, modelVersion: "v1")
+        try live.upsert([(Document(id: "a", text: "alpha"), [1, 0, 0])])
+        let shadow = try store.create(name: "docs-v2", dimensions: 4, modelVersion: "v2")
+        for (d, _) in live.allDocuments() { try shadow.upsert([(d, [0, 1, 0, 0])]) }
+        let swapped = try store.replace("docs", with: "docs-v2")
+        XCTAssertEqual(swapped.info.modelVersion, "v2")
+        XCTAssertEqual(swapped.info.dimensions, 4)
+        XCTAssertEqual(store.list().map(\.name), ["docs"])
+        XCTAssertEqual(live.get(id: "a")?.document.text, "alpha")  // in-flight readers still answer
+        XCTAssertThrowsError(try live.upsert([(Document(id: "b", text: ""), [1, 0, 0])]))
+        try swapped.upsert([(Document(id: "b", text: "beta"), [0, 0, 1, 0])])
+        let reopened = try CollectionStore(directory: dir)
+        XCTAssertEqual(reopened.list().map(\.name), ["docs"])
+        let c = try reopened.collection("docs")
+        XCTAssertEqual(c.info.modelVersion, "v2")
+        XCTAssertEqual(Set(c.allDocuments().map(\.document.id)), ["a", "b"])
+    }
+}
