@@ -90,8 +90,9 @@ public final class LlamaModel: @unchecked Sendable {
                 rope(s, s.q + i * qDim, heads: c.heads, pos: s.rowPos[i])
                 rope(s, s.k + i * kvDim, heads: c.kvHeads, pos: s.rowPos[i])
                 let off = s.cacheOffset(layer: l, slot: s.rowSlot[i], pos: s.rowPos[i])
-                (s.keyCache + off).update(from: s.k + i * kvDim, count: kvDim)
-                (s.valueCache + off).update(from: s.v + i * kvDim, count: kvDim)
+                toHalf(s.k + i * kvDim, s.keyCache + off, kvDim)
+                toHalf(s.v + i * kvDim, s.valueCache + off, kvDim)
+                roundToHalf(s.q + i * qDim, qDim)
             }
             attention(s, layer: l, rows: R)
             s.actsQ.prepare(s.xb2, rows: R, q8: true)
@@ -174,9 +175,10 @@ public final class LlamaModel: @unchecked Sendable {
         let scale = 1 / Float(hd).squareRoot()
         let base = s.cacheOffset(layer: l, slot: slot, pos: 0) + kvh * hd
         for t in 0...pos {
-            scores[t] = Kernels.dot(qh, s.keyCache + base + t * c.kvDim, hd) * scale
+            scores[t] = dotHalf(qh, s.keyCache + base + t * c.kvDim, hd) * scale
         }
         Kernels.softmax(scores, rows: 1, cols: pos + 1)
+        roundToHalf(scores, pos + 1)
         let out = s.xb2 + i * qDim + h * hd
         out.update(repeating: 0, count: hd)
         for t in 0...pos {
@@ -186,11 +188,54 @@ public final class LlamaModel: @unchecked Sendable {
             while d + 8 <= hd {
                 let o = UnsafeMutableRawPointer(out + d)
                 let acc = o.loadUnaligned(as: SIMD8<Float>.self)
-                let vv = UnsafeRawPointer(vt + d).loadUnaligned(as: SIMD8<Float>.self)
+                let vv = SIMD8<Float>(UnsafeRawPointer(vt + d).loadUnaligned(as: SIMD8<Float16>.self))
                 o.storeBytes(of: acc.addingProduct(p8, vv), as: SIMD8<Float>.self)
                 d += 8
             }
-            while d < hd { out[d] += p * vt[d]; d += 1 }
+            while d < hd { out[d] += p * Float(vt[d]); d += 1 }
         }
     }
+}
+
+// MARK: - f16 helpers
+
+/// `dst (n) = f16(src)`.
+@inline(__always)
+func toHalf(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float16>, _ n: Int) {
+    var i = 0
+    while i + 8 <= n {
+        let v = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(dst + i).storeBytes(of: SIMD8<Float16>(v), as: SIMD8<Float16>.self)
+        i += 8
+    }
+    while i < n { dst[i] = Float16(src[i]); i += 1 }
+}
+
+/// Rounds `x (n)` to the nearest f16 value in place.
+@inline(__always)
+func roundToHalf(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
+    var i = 0
+    while i + 8 <= n {
+        let p = UnsafeMutableRawPointer(x + i)
+        p.storeBytes(of: SIMD8<Float>(SIMD8<Float16>(p.loadUnaligned(as: SIMD8<Float>.self))), as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < n { x[i] = Float(Float16(x[i])); i += 1 }
+}
+
+/// Dot product of `a (n)` with f16 `b (n)`, Float accumulation.
+@inline(__always)
+func dotHalf(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float16>, _ n: Int) -> Float {
+    var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
+    var i = 0
+    while i + 16 <= n {
+        acc0 = acc0.addingProduct(UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self),
+                                  SIMD8<Float>(UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float16>.self)))
+        acc1 = acc1.addingProduct(UnsafeRawPointer(a + i + 8).loadUnaligned(as: SIMD8<Float>.self),
+                                  SIMD8<Float>(UnsafeRawPointer(b + i + 8).loadUnaligned(as: SIMD8<Float16>.self)))
+        i += 16
+    }
+    var s = (acc0 + acc1).sum()
+    while i < n { s += a[i] * Float(b[i]); i += 1 }
+    return s
 }

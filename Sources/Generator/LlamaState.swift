@@ -28,8 +28,8 @@ public final class LlamaState: @unchecked Sendable {
     let hb: UnsafeMutablePointer<Float>  // (maxRows, hiddenDim) gate
     let hb2: UnsafeMutablePointer<Float>  // (maxRows, hiddenDim) up
     let att: UnsafeMutablePointer<Float>  // (maxRows, heads, contextLength) scores
-    let keyCache: UnsafeMutablePointer<Float>  // (layers, slots, contextLength, kvDim)
-    let valueCache: UnsafeMutablePointer<Float>  // (layers, slots, contextLength, kvDim)
+    let keyCache: UnsafeMutablePointer<Float16>  // (layers, slots, contextLength, kvDim)
+    let valueCache: UnsafeMutablePointer<Float16>  // (layers, slots, contextLength, kvDim)
     let ropeCos: UnsafeMutablePointer<Float>  // (contextLength, ropeDim/2)
     let ropeSin: UnsafeMutablePointer<Float>  // (contextLength, ropeDim/2)
     /// Logits of the rows asked for, `(maxRows, vocab)`.
@@ -61,8 +61,10 @@ public final class LlamaState: @unchecked Sendable {
         q = buf(R * qDim); k = buf(R * c.kvDim); v = buf(R * c.kvDim)
         hb = buf(R * c.hiddenDim); hb2 = buf(R * c.hiddenDim)
         att = buf(R * c.heads * T)
-        keyCache = buf(c.layers * self.slots * T * c.kvDim)
-        valueCache = buf(c.layers * self.slots * T * c.kvDim)
+        // The cache holds f16, as llama.cpp's default: half the memory, and the
+        // same rounding of keys, values, queries and probabilities as it does.
+        keyCache = .allocate(capacity: max(1, c.layers * self.slots * T * c.kvDim))
+        valueCache = .allocate(capacity: max(1, c.layers * self.slots * T * c.kvDim))
         logits = buf(R * c.vocabSize)
         logitRows = .allocate(capacity: R)
         actsDim = QuantizedActivations(maxRows: R, cols: c.dim)
@@ -83,12 +85,13 @@ public final class LlamaState: @unchecked Sendable {
     }
 
     deinit {
-        for p in [x, xb, xb2, q, k, v, hb, hb2, att, keyCache, valueCache, logits, ropeCos, ropeSin] { p.deallocate() }
+        for p in [x, xb, xb2, q, k, v, hb, hb2, att, logits, ropeCos, ropeSin] { p.deallocate() }
+        keyCache.deallocate(); valueCache.deallocate()
         logitRows.deallocate()
     }
 
     /// Bytes held by the KV cache.
-    public var cacheBytes: Int { 2 * c.layers * slots * contextLength * c.kvDim * 4 }
+    public var cacheBytes: Int { 2 * c.layers * slots * contextLength * c.kvDim * 2 }
 
     /// Offset of (layer, slot, position) in the caches.
     @inline(__always) func cacheOffset(layer: Int, slot: Int, pos: Int) -> Int {

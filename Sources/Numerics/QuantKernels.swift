@@ -40,8 +40,8 @@ public enum QuantKernels {
             let p = x + 32 * b
             let v0 = load(p), v1 = load(p + 8), v2 = load(p + 16), v3 = load(p + 24)
             let m = pointwiseMax(pointwiseMax(abs8(v0), abs8(v1)), pointwiseMax(abs8(v2), abs8(v3))).max()
-            let d = m / 127
-            let id: Float = d != 0 ? 1 / d : 0
+            let d = Float(Float16(m / 127))
+            let id: Float = m != 0 ? 127 / m : 0
             let q = qs + 32 * b
             var total = SIMD8<Int32>(repeating: 0)
             @inline(__always) func put(_ v: SIMD8<Float>, _ k: Int) {
@@ -51,7 +51,7 @@ public enum QuantKernels {
             }
             put(v0, 0); put(v1, 1); put(v2, 2); put(v3, 3)
             scales[b] = d
-            sums[b] = d * Float(total.wrappedSum())
+            sums[b] = Float(Float16(m / 127 * Float(total.wrappedSum())))
         }
     }
 
@@ -224,7 +224,8 @@ public enum QuantKernels {
             var m = _mm256_max_ps(_mm256_andnot_ps(signBit, v0), _mm256_andnot_ps(signBit, v1))
             m = _mm256_max_ps(m, _mm256_max_ps(_mm256_andnot_ps(signBit, v2), _mm256_andnot_ps(signBit, v3)))
             let amax = unsafeBitCast(m, to: SIMD8<Float>.self).max()
-            let d = amax / 127
+            // Scales are stored as f16 in llama.cpp's Q8 blocks; round them the same way.
+            let d = Float(Float16(amax / 127))
             let id = _mm256_set1_ps(d != 0 ? 127 / amax : 0)
             let i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, id)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, id))
             let i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, id)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, id))
@@ -233,7 +234,7 @@ public enum QuantKernels {
             let packed = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(s16, t16), perm)
             _mm256_storeu_si256(UnsafeMutableRawPointer(qs + 32 * b).assumingMemoryBound(to: __m256i.self), packed)
             scales[b] = d
-            sums[b] = d * Float(unsafeBitCast(total, to: SIMD8<Int32>.self).wrappedSum())
+            sums[b] = Float(Float16(amax / 127 * Float(unsafeBitCast(total, to: SIMD8<Int32>.self).wrappedSum())))
         }
     }
 

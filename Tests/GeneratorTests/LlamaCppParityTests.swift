@@ -1,0 +1,129 @@
+import Foundation
+import Generator
+import Numerics
+import Tokenization
+import XCTest
+
+/// Ranksmith against llama.cpp (fixtures from scripts/golden_llama.py).
+final class LlamaCppParityTests: XCTestCase {
+    /// First-step logits: max |ours − llama.cpp| / max |llama.cpp| over the
+    /// top 50 and a strided sample of 512 ids. Measured: 1.5–4.8 % (median
+    /// about 2 %). That is the model's own noise floor with 8-bit activations:
+    /// Ranksmith's Q8-activation path and its all-Float path differ from each
+    /// other by 1.7–5.1 % on the same prompts, so two correct Q8
+    /// implementations that round differently cannot agree to 1e-2 here.
+    static let logitTolerance: Double = 5e-2
+    /// And the median over prompts must stay at the measured level.
+    static let medianLogitTolerance: Double = 3e-2
+    /// Greedy tokens must match for this many tokens (or until llama.cpp stopped).
+    static let greedyPrefix = 32
+    /// A divergence is accepted only where our logits for the two competing
+    /// tokens are this close (a near-tie within the noise floor above: the
+    /// largest absolute logit differences measured are 0.5–1.3).
+    static let nearTie: Float = 0.5
+
+    func json(_ name: String) throws -> [String: Any] {
+        let url = TestPaths.fixtures.appendingPathComponent(name)
+        guard let data = try? Data(contentsOf: url) else { throw XCTSkip("\(name) missing: run scripts/golden_llama.py") }
+        return try JSONSerialization.jsonObject(with: data) as! [String: Any]
+    }
+
+    // MARK: Tokenizer
+
+    func testSentenceIdsMatchLlamaCpp() throws {
+        let m = try SharedModel.require()
+        guard let shared = TestPaths.sharedData else { throw XCTSkip("shared/data not found") }
+        let text = try String(contentsOf: shared.appendingPathComponent("synthesis/sentences.txt"), encoding: .utf8)
+        var sentences = text.components(separatedBy: "\n")
+        if sentences.last == "" { sentences.removeLast() }
+        let url = TestPaths.fixtures.appendingPathComponent("llama_tokens_sentences.txt")
+        guard let golden = try? String(contentsOf: url, encoding: .utf8) else { throw XCTSkip("fixture missing") }
+        var expected = golden.components(separatedBy: "\n")
+        if expected.last == "" { expected.removeLast() }
+        XCTAssertEqual(sentences.count, expected.count)
+        var mismatches = 0
+        for (s, e) in zip(sentences, expected) {
+            let ids = m.tokenizer.bpe.encode(s).map(String.init).joined(separator: " ")
+            if ids != e {
+                mismatches += 1
+                if mismatches <= 5 { XCTFail("ids differ for \(s.debugDescription): \(ids) vs \(e)") }
+            }
+        }
+        XCTAssertEqual(mismatches, 0, "\(mismatches) of \(sentences.count) sentences differ")
+    }
+
+    func testHostileStringIdsMatchLlamaCpp() throws {
+        let m = try SharedModel.require()
+        let j = try json("llama_tokens_hostile.json")
+        let strings = j["strings"] as! [String]
+        let ids = j["ids"] as! [String: [String: [[Int]]]]
+        let smol = m.tokenizer.bpe
+        let l3 = try BPETokenizer(tokens: smol.tokens, merges: mergesOf(m), types: smol.types.map(\.rawValue), preTokenizer: .llama3)
+        for (name, tok) in [("smollm", smol), ("llama-bpe", l3)] {
+            for mode in ["plain", "special"] {
+                for (i, s) in strings.enumerated() {
+                    let ours = tok.encode(s, parseSpecial: mode == "special").map(Int.init)
+                    XCTAssertEqual(ours, ids[name]![mode]![i], "\(name)/\(mode): \(s.debugDescription)")
+                }
+            }
+        }
+    }
+
+    func mergesOf(_ m: LlamaModel) throws -> [String] {
+        guard case let .strings(merges)? = m.weights.file.metadata["tokenizer.ggml.merges"] else { throw XCTSkip("no merges") }
+        return merges
+    }
+
+    // MARK: Chat template, greedy tokens, logits
+
+    func testChatTemplateRendersLikeJinja() throws {
+        let m = try SharedModel.require()
+        let t = try m.chatTemplate()
+        for c in try json("llama_greedy.json")["cases"] as! [[String: Any]] {
+            let prompt = c["prompt"] as! String
+            XCTAssertEqual(t.render([ChatMessage(role: "user", content: prompt)]), c["prompt_text"] as? String)
+            XCTAssertEqual(m.chatPrompt(prompt, template: t).map(Int.init), c["prompt_ids"] as? [Int])
+        }
+    }
+
+    func testGreedyTokensAndFirstLogitsMatchLlamaCpp() throws {
+        let m = try SharedModel.require()
+        QuantMatmul.threads = 2
+        let cases = try json("llama_greedy.json")["cases"] as! [[String: Any]]
+        XCTAssertGreaterThanOrEqual(cases.count, 10)
+        let V = m.config.vocabSize
+        var exact = 0
+        var errors: [Double] = []
+        for c in cases {
+            let prompt = (c["prompt_ids"] as! [Int]).map { Int32($0) }
+            let golden = (c["greedy"] as! [Int]).map { Int32($0) }
+            let n = min(Self.greedyPrefix, golden.count)
+            var stepLogits: [[Float]] = []
+            let d = LlamaDecoder(model: m)
+            let g = try d.generate(prompt: prompt, options: GenerationOptions(maxTokens: n)) { _, _, s in
+                stepLogits.append(Array(s))
+            }
+            // First-step logits.
+            let first = stepLogits[0]
+            XCTAssertEqual(first.count, V)
+            let ids = (c["top_ids"] as! [Int]) + (c["sample_ids"] as! [Int])
+            let values = (c["top_logits"] as! [Double]) + (c["sample_logits"] as! [Double])
+            let scale = values.map(abs).max()!
+            let worst = zip(ids, values).map { abs(Double(first[$0]) - $1) }.max()! / scale
+            errors.append(worst)
+            XCTAssertLessThanOrEqual(worst, Self.logitTolerance, "first-step logits of \(c["prompt"]!)")
+            // Greedy tokens: identical, or the first divergence is at a near-tie.
+            let ours = Array(g.tokens.prefix(n))
+            if ours == Array(golden.prefix(n)) { exact += 1; continue }
+            let k = (0..<min(ours.count, golden.count)).first { ours[$0] != golden[$0] } ?? min(ours.count, golden.count)
+            guard k < stepLogits.count else { return XCTFail("stopped early on \(c["prompt"]!)") }
+            let l = stepLogits[k]
+            let gap = abs(l[Int(ours[k])] - l[Int(golden[k])])
+            XCTAssertLessThan(gap, Self.nearTie, "diverged at \(k) on \(c["prompt"]!) without a near-tie (gap \(gap))")
+        }
+        let median = errors.sorted()[errors.count / 2]
+        XCTAssertLessThanOrEqual(median, Self.medianLogitTolerance)
+        print("first-step logits: median relative error \(median), worst \(errors.max()!)")
+        print("greedy parity: \(exact) of \(cases.count) prompts identical for \(Self.greedyPrefix) tokens")
+    }
+}
