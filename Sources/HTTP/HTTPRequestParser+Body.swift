@@ -22,11 +22,12 @@ extension HTTPRequestParser {
             if chunkCursor - bodyStart > maxWireBytes { return .failure(.bodyTooLarge) }
             switch chunkPhase {
             case .size:
-                guard let lineEnd = findLineEnd(p, from: chunkCursor, limit: HTTPRequestParser.maxChunkLineBytes) else {
-                    if count - chunkCursor > HTTPRequestParser.maxChunkLineBytes { return .failure(.invalidChunkSize) }
-                    return .success(nil)
+                let lineEnd: Int
+                switch scanLine(p, from: chunkCursor, limit: HTTPRequestParser.maxChunkLineBytes) {
+                case .found(let end): lineEnd = end
+                case .incomplete: return .success(nil)
+                case .tooLong, .invalid: return .failure(.invalidChunkSize)
                 }
-                if lineEnd < 0 { return .failure(.invalidChunkSize) }
                 guard let size = HTTPRequestParser.parseChunkSize(UnsafeBufferPointer(rebasing: p[chunkCursor..<lineEnd])) else {
                     return .failure(.invalidChunkSize)
                 }
@@ -54,11 +55,12 @@ extension HTTPRequestParser {
                 chunkPhase = .size
             case .trailers:
                 let budget = limits.maxHeaderBytes - trailerBytes
-                guard let lineEnd = findLineEnd(p, from: chunkCursor, limit: budget) else {
-                    if count - chunkCursor > budget { return .failure(.invalidTrailers) }
-                    return .success(nil)
+                let lineEnd: Int
+                switch scanLine(p, from: chunkCursor, limit: budget) {
+                case .found(let end): lineEnd = end
+                case .incomplete: return .success(nil)
+                case .tooLong, .invalid: return .failure(.invalidTrailers)
                 }
-                if lineEnd < 0 { return .failure(.invalidTrailers) }
                 if lineEnd == chunkCursor { return .success(lineEnd + 2) }
                 guard HTTPRequestParser.isTrailerLine(UnsafeBufferPointer(rebasing: p[chunkCursor..<lineEnd])) else {
                     return .failure(.invalidTrailers)
@@ -69,21 +71,33 @@ extension HTTPRequestParser {
         }
     }
 
-    /// Finds the CR of the next CRLF at or after `start` within `limit`
-    /// bytes. Nil when not there yet; -1 for a bare CR or LF.
-    private func findLineEnd(_ p: UnsafeBufferPointer<UInt8>, from start: Int, limit: Int) -> Int? {
-        let stop = min(p.count, start + limit + 2)
+    /// What ``scanLine(_:from:limit:)`` found.
+    private enum LineScan {
+        /// The line's CR is at this offset (LF follows).
+        case found(Int)
+        /// No line end yet, and the line is still within its limit.
+        case incomplete
+        /// More than `limit` bytes without a line end.
+        case tooLong
+        /// A bare CR or LF.
+        case invalid
+    }
+
+    /// Looks for the CRLF ending a line of at most `limit` bytes starting at
+    /// `start`. Decided by byte position only, so pieces and whole agree.
+    private func scanLine(_ p: UnsafeBufferPointer<UInt8>, from start: Int, limit: Int) -> LineScan {
+        let stop = min(p.count, start + max(0, limit) + 1)
         var index = start
         while index < stop {
             let byte = p[index]
-            if byte == ASCII.lf { return -1 }
+            if byte == ASCII.lf { return .invalid }
             if byte == ASCII.cr {
-                guard index + 1 < p.count else { return nil }
-                return p[index + 1] == ASCII.lf ? index : -1
+                guard index + 1 < p.count else { return .incomplete }
+                return p[index + 1] == ASCII.lf ? .found(index) : .invalid
             }
             index += 1
         }
-        return nil
+        return index - start > max(0, limit) ? .tooLong : .incomplete
     }
 
     /// `1*HEXDIG [ BWS ";" ext ]` → size; nil when malformed or above 2^60.
