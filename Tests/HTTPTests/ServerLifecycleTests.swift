@@ -1,0 +1,138 @@
+import Foundation
+import HTTP
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Slow clients, cancellation, descriptor hygiene, graceful shutdown, signals.
+final class ServerLifecycleTests: XCTestCase {
+    /// Hundreds of idle and trickling connections hold no worker: a normal
+    /// request still answers promptly, and all of them are cleaned up.
+    func testSlowClientsDoNotDelayOthers() throws {
+        var configuration = testConfiguration()
+        configuration.timeouts.header = 1.5
+        let (server, port) = try startServer(self, configuration: configuration)
+        let descriptorsBefore = openFileDescriptorCount()
+        var idle: [TestClient] = []
+        var trickling: [TestClient] = []
+        for index in 0..<400 {
+            let client = try TestClient(port: port)
+            if index % 2 == 0 {
+                idle.append(client)
+            } else {
+                client.send("GET /health HTTP/1.1\r\nHo")
+                trickling.append(client)
+            }
+        }
+        XCTAssertTrue(eventually { server.connectionCount == 400 })
+        for round in 0..<3 {
+            for client in trickling { client.send(round == 0 ? "s" : "t") }
+            let started = Date()
+            let normal = try TestClient(port: port)
+            normal.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            XCTAssertEqual(try normal.readResponse().status, 200)
+            XCTAssertLessThan(Date().timeIntervalSince(started), 0.5, "a normal request waited behind slow clients")
+            usleep(100_000)
+        }
+        // The header timeout ends every slow connection (408 for the tricklers).
+        XCTAssertTrue(eventually(timeout: 8) { server.connectionCount == 0 }, "\(server.connectionCount) still open")
+        XCTAssertEqual(try trickling[0].readResponse().status, 408)
+        idle.removeAll()
+        trickling.removeAll()
+        XCTAssertTrue(eventually { openFileDescriptorCount() <= descriptorsBefore })
+    }
+
+    func testNoDescriptorLeakAcrossManyConnections() throws {
+        let (server, port) = try startServer(self)
+        let before = openFileDescriptorCount()
+        for index in 0..<200 {
+            let client = try TestClient(port: port)
+            switch index % 4 {
+            case 0:
+                client.send("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                _ = try client.readResponse()
+            case 1:
+                client.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                _ = try client.readResponse()
+            case 2:
+                client.send("GET /bad\nrequest")
+            default:
+                client.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npartial")
+            }
+        }
+        XCTAssertTrue(eventually { server.connectionCount == 0 }, "\(server.connectionCount) still open")
+        XCTAssertTrue(eventually { openFileDescriptorCount() <= before }, "fds \(before) → \(openFileDescriptorCount())")
+    }
+
+    func testDisconnectCancelsHandler() throws {
+        let probe = HandlerProbe()
+        let (server, port) = try startServer(self, router: testRouter(probe: probe))
+        do {
+            let client = try TestClient(port: port)
+            client.send("GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+            XCTAssertTrue(eventually { probe.started == 1 })
+        }
+        XCTAssertTrue(eventually { probe.cancelled == 1 }, "handler not cancelled after disconnect")
+        XCTAssertTrue(eventually { server.connectionCount == 0 })
+    }
+
+    func testGracefulShutdownFinishesInFlightAndRefusesNew() async throws {
+        let server = HTTPServer(configuration: testConfiguration(), router: testRouter())
+        let port = try server.start()
+        let busy = try TestClient(port: port)
+        busy.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        let idle = try TestClient(port: port)
+        idle.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(try idle.readResponse().status, 200)
+        try await Task.sleep(nanoseconds: 50_000_000)
+
+        let shutdown = Task { await server.shutdown(gracePeriod: 5) }
+        try await Task.sleep(nanoseconds: 50_000_000)
+        XCTAssertThrowsError(try TestClient(port: port), "new connections must be refused while draining")
+        XCTAssertTrue(idle.isClosedByServer(timeout: 1), "idle keep-alive connection not closed")
+        let finished = try busy.readResponse()
+        XCTAssertEqual(finished.text, "slow done")
+        XCTAssertEqual(finished.header("Connection"), "close")
+        await shutdown.value
+        XCTAssertEqual(server.connectionCount, 0)
+    }
+
+    func testShutdownDeadlineCancelsStuckHandlers() async throws {
+        let probe = HandlerProbe()
+        let server = HTTPServer(configuration: testConfiguration(), router: testRouter(probe: probe))
+        let port = try server.start()
+        let client = try TestClient(port: port)
+        client.send("GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+        while probe.started == 0 { try await Task.sleep(nanoseconds: 10_000_000) }
+        let started = Date()
+        await server.shutdown(gracePeriod: 0.3)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 3)
+        XCTAssertEqual(server.connectionCount, 0)
+        XCTAssertTrue(eventually { probe.cancelled == 1 })
+    }
+
+    func testSignalTriggersGracefulShutdown() async throws {
+        let server = HTTPServer(configuration: testConfiguration(), router: testRouter())
+        let port = try server.start()
+        let running = Task { await server.runUntilTerminated(signals: [SIGUSR2]) }
+        try await Task.sleep(nanoseconds: 100_000_000)
+        let client = try TestClient(port: port)
+        client.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(try client.readResponse().status, 200)
+        kill(getpid(), SIGUSR2)
+        await running.value
+        XCTAssertEqual(server.connectionCount, 0)
+        XCTAssertThrowsError(try TestClient(port: port))
+    }
+
+    func testStartFailsOnBadHostAndBusyPort() throws {
+        var configuration = testConfiguration()
+        configuration.host = "not-an-address"
+        XCTAssertThrowsError(try HTTPServer(configuration: configuration, router: Router()).start())
+        let (_, port) = try startServer(self)
+        var taken = testConfiguration()
+        taken.port = port
+        XCTAssertThrowsError(try HTTPServer(configuration: taken, router: Router()).start())
+    }
+}
