@@ -95,6 +95,19 @@ extension Filter {
 extension Filter.Condition {
     /// Whether the condition holds for a document.
     public func holds(id: String, metadata: [String: JSONValue]) -> Bool {
+        // Fast path, no allocation: a top-level key holding a scalar.
+        switch self {
+        case .match(let key, let value):
+            if let v = metadata[key], v.isScalar { return v == value }
+        case .matchAny(let key, let values):
+            if let v = metadata[key], v.isScalar { return values.contains(v) }
+        case .range(let key, let bounds):
+            if let v = metadata[key], v.isScalar {
+                if case .number(let x) = v { return bounds.contains(x) }
+                return false
+            }
+        default: break
+        }
         switch self {
         case .match(let key, let value):
             return Filter.values(at: key, in: metadata).contains { $0 == value }
@@ -116,6 +129,16 @@ extension Filter.Condition {
             return ids.contains(id)
         case .nested(let f):
             return f.matches(id: id, metadata: metadata)
+        }
+    }
+}
+
+extension JSONValue {
+    /// True for null, booleans, numbers and strings.
+    var isScalar: Bool {
+        switch self {
+        case .array, .object: return false
+        default: return true
         }
     }
 }

@@ -7,7 +7,8 @@ import XCTest
 ///
 /// The vectors come from `RANKSMITH_INDEX_VECTORS` (a `.npy` float32
 /// matrix, e.g. real sentence embeddings; the last 200 rows become the
-/// queries) when set, else from a Gaussian mixture of 1,000 centres.
+/// queries) when set, else from a Gaussian mixture of 1,000 centres with
+/// the benchmark's noise level (there hnswlib needs efSearch ≈ 32 for 0.95).
 final class HNSWRecallTests: XCTestCase {
     func testRecallAgainstFlatAndAfterReload() throws {
         let (base, queries) = try vectors()
@@ -48,7 +49,7 @@ final class HNSWRecallTests: XCTestCase {
             let all = (0..<rows).map { Array(data[($0 * dims)..<(($0 + 1) * dims)]) }
             return (Array(all.dropLast(200)), Array(all.suffix(200)))
         }
-        var gen = ClusteredVectors(dimensions: 384, centres: 1000)
+        var gen = ClusteredVectors(dimensions: 384, centres: 1000, noise: 1.0)
         return (gen.take(20_000), gen.take(200))
     }
 }

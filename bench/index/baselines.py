@@ -52,7 +52,7 @@ def main():
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--m", type=int, default=16)
     p.add_argument("--ef-construction", type=int, default=200)
-    p.add_argument("--ef-search", default="16,32,48,64,96,128,192,256")
+    p.add_argument("--ef-search", default="10,12,16,20,24,32,48,64,128,256")
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--single-queries", type=int, default=300)
     a = p.parse_args()
