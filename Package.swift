@@ -64,8 +64,8 @@ let package = Package(
 
         // MARK: - Tests
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: common + kernelFlags),
-        .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"], swiftSettings: common),
-        .testTarget(name: "EncoderTests", dependencies: ["Encoder", "Numerics", "Tokenization", "Refinement"], swiftSettings: common),
+        .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"], exclude: ["Fixtures"], swiftSettings: common),
+        .testTarget(name: "EncoderTests", dependencies: ["Encoder", "Numerics", "Tokenization", "Refinement"], exclude: ["Fixtures"], swiftSettings: common),
         .testTarget(name: "GeneratorTests", dependencies: ["Generator", "Numerics", "Tokenization"], swiftSettings: common + kernelFlags),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"], swiftSettings: common),
         .testTarget(name: "ServiceTests", dependencies: ["Service", "HTTP", "Encoder"], swiftSettings: common),
