@@ -9,7 +9,7 @@ final class KernelTests: XCTestCase {
     /// Relative tolerance of the vectorised exp.
     let expRelativeTolerance: Float = 1e-6
     /// Absolute tolerance of the vectorised erf.
-    let erfTolerance: Float = 4e-7
+    let erfTolerance: Float = 1e-6
 
     var rng = SeededGenerator(seed: 7)
 
