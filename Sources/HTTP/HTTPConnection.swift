@@ -200,6 +200,8 @@ final class HTTPConnection: @unchecked Sendable {
         let core = self.core
         handlerTask = Task.detached { [self] in
             let encoded = await core.respond(to: request, started: started)
+            // Back to the connection's queue (async: blocking a cooperative
+            // thread on a busy I/O queue measured slower, and starves tasks).
             self.queue.async { self.responseReady(encoded) }
         }
     }
@@ -285,17 +287,16 @@ final class HTTPConnection: @unchecked Sendable {
         writeSource.suspend()
     }
 
+    /// Makes sure the timer fires no later than the machine's deadline.
+    /// Rescheduling a dispatch timer wakes dispatch's manager thread, so it
+    /// is done only when the deadline moves earlier; a timer that fires
+    /// before a (later) deadline just re-arms itself in ``timerFired()``.
     private func armTimer() {
-        guard !closed, let timer else { return }
-        let deadline = machine.deadline
-        if deadline == timerDeadline { return }
+        guard !closed, let timer, let deadline = machine.deadline else { return }
+        if let scheduled = timerDeadline, scheduled <= deadline { return }
         timerDeadline = deadline
-        if let deadline {
-            let delay = max(0, deadline - Clock.now())
-            timer.schedule(deadline: .now() + .nanoseconds(Int(delay * 1e9)), leeway: .milliseconds(10))
-        } else {
-            timer.schedule(deadline: .distantFuture)
-        }
+        let delay = max(0, deadline - Clock.now())
+        timer.schedule(deadline: .now() + .nanoseconds(Int(delay * 1e9)), leeway: .milliseconds(10))
     }
 
     // MARK: - Closing

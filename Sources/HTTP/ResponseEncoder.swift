@@ -31,7 +31,8 @@ enum ResponseEncoder {
             // Framing is ours; a handler's Connection is read, not copied.
             if HTTPHeaders.equalCaseInsensitive(field.name, "content-length")
                 || HTTPHeaders.equalCaseInsensitive(field.name, "transfer-encoding")
-                || HTTPHeaders.equalCaseInsensitive(field.name, "x-request-id") {
+                || HTTPHeaders.equalCaseInsensitive(field.name, "x-request-id")
+                || HTTPHeaders.equalCaseInsensitive(field.name, "date") {
                 continue
             }
             if HTTPHeaders.equalCaseInsensitive(field.name, "connection") {
@@ -46,6 +47,7 @@ enum ResponseEncoder {
             head.append(contentsOf: field.value.utf8)
             head.append(contentsOf: "\r\n".utf8)
         }
+        head.append(contentsOf: HTTPDate.headerLine())
         head.append(contentsOf: "X-Request-Id: ".utf8)
         head.append(contentsOf: requestId.utf8)
         head.append(contentsOf: "\r\n".utf8)

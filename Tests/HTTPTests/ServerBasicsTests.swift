@@ -16,6 +16,8 @@ final class ServerBasicsTests: XCTestCase {
             XCTAssertEqual(response.header("Content-Type"), "application/json")
             XCTAssertNil(response.header("Connection"))
             XCTAssertNotNil(response.header("X-Request-Id"))
+            let date = try XCTUnwrap(response.header("Date"))
+            XCTAssertTrue(date.hasSuffix(" GMT") && date.count == 29, date)
         }
     }
 
