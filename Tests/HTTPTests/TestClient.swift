@@ -152,6 +152,18 @@ func openFileDescriptorCount() -> Int {
     (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
 }
 
+/// Raises this process's soft descriptor limit to the hard limit; answers the soft limit.
+func raiseDescriptorLimit() -> Int {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+    if limit.rlim_cur < limit.rlim_max {
+        limit.rlim_cur = min(limit.rlim_max, 65536)
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        _ = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+    return Int(limit.rlim_cur)
+}
+
 /// A configuration for tests: ephemeral port, short timeouts, logs collected.
 func testConfiguration(logs: LogCollector? = nil) -> HTTPServerConfiguration {
     var configuration = HTTPServerConfiguration(host: "127.0.0.1", port: 0)
