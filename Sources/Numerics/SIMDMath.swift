@@ -12,7 +12,9 @@ public typealias F8 = SIMD8<Float>
 @inlinable @inline(__always)
 public func simdExp(_ x: F8) -> F8 {
     // exp(x) = 2^n · exp(r), n = round(x / ln2), r = x − n·ln2 ∈ [−ln2/2, ln2/2]
-    let xc = pointwiseMin(pointwiseMax(x, F8(repeating: -87.3)), F8(repeating: 88.7))
+    let lo = F8(repeating: -87.3), hi = F8(repeating: 88.7)
+    var xc = x.replacing(with: lo, where: x .< lo)
+    xc = xc.replacing(with: hi, where: xc .> hi)
     // Rounding by the 1.5·2^23 trick: adding it leaves n in the low
     // mantissa bits, so both n and its integer bits come without a
     // float-to-int conversion (which Swift lowers lane by lane).
