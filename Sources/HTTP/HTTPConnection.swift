@@ -295,7 +295,8 @@ final class HTTPConnection: @unchecked Sendable {
         guard !closed, let timer, let deadline = machine.deadline else { return }
         if let scheduled = timerDeadline, scheduled <= deadline { return }
         timerDeadline = deadline
-        let delay = max(0, deadline - Clock.now())
+        // Clamped: a huge configured timeout must not overflow the conversion.
+        let delay = min(max(0, deadline - Clock.now()), 1e6)
         timer.schedule(deadline: .now() + .nanoseconds(Int(delay * 1e9)), leeway: .milliseconds(10))
     }
 

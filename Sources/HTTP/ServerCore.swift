@@ -23,6 +23,7 @@ final class ServerCore: @unchecked Sendable {
     private var nextConnectionID = 0
     private var connections: [Int: HTTPConnection] = [:]
     private var started = false
+    private var listenerClosed = true
     private var stopping = false
     private var stopped = false
     private var stopWaiters: [CheckedContinuation<Void, Never>] = []
@@ -68,9 +69,13 @@ final class ServerCore: @unchecked Sendable {
         let listener = try Listener.open(host: configuration.host, port: configuration.port, backlog: configuration.backlog)
         listenFD = listener.fd
         boundPort = listener.port
+        lock.withLock { listenerClosed = false }
         let source = DispatchSource.makeReadSource(fileDescriptor: listener.fd, queue: acceptQueue)
         source.setEventHandler { [unowned self] in self.acceptAll() }
-        source.setCancelHandler { SystemCall.close(listener.fd) }
+        source.setCancelHandler { [self] in
+            SystemCall.close(listener.fd)
+            lock.withLock { listenerClosed = true }
+        }
         listenSource = source
         source.resume()
         return listener.port
@@ -174,6 +179,10 @@ final class ServerCore: @unchecked Sendable {
             connection.queue.async { connection.drain() }
         }
         let deadline = Clock.now() + max(0, gracePeriod)
+        // The listening socket is closed (not just unwatched) before anything else waits.
+        while !lock.withLock({ listenerClosed }) {
+            try? await Task.sleep(nanoseconds: 1_000_000)
+        }
         while connectionCount > 0 && Clock.now() < deadline {
             try? await Task.sleep(nanoseconds: 10_000_000)
         }
