@@ -11,6 +11,8 @@ public final class LlamaDecoder {
     /// The model.
     public let model: LlamaModel
     private var state: LlamaState?
+    /// Timings of the last call.
+    public private(set) var lastTimings = GenerationTimings()
 
     /// A decoder over `model`.
     public init(model: LlamaModel) { self.model = model }
@@ -59,7 +61,17 @@ public final class LlamaDecoder {
         let ctx = min(c.contextLength, longest + max(1, options.maxTokens))
         let s = stateFor(slots: branchPrompts.count, context: ctx)
 
+        let clock = ContinuousClock()
+        let t0 = clock.now
         try prefill(s, branchPrompts)
+        let t1 = clock.now
+        var steps = 0
+        defer {
+            let t2 = clock.now
+            lastTimings = GenerationTimings(
+                prefillTokens: branchPrompts.reduce(0) { $0 + $1.count - 1 }, prefillSeconds: (t1 - t0).seconds,
+                steps: steps, decodeSeconds: (t2 - t1).seconds)
+        }
 
         // Per-branch decoding state.
         var pos = branchPrompts.map { $0.count - 1 }  // position of the token fed next
@@ -81,6 +93,7 @@ public final class LlamaDecoder {
         if options.maxTokens == 0 { for i in 0..<pairs.count { finish[i] = .maxTokens } }
 
         while finish.contains(where: { $0 == nil }) {
+            steps += 1
             // Gather live branches (pairs in order) up to the rows one call takes.
             var live: [Int] = []
             for i in 0..<pairs.count where finish[i] == nil { live.append(i) }
@@ -189,5 +202,26 @@ public final class LlamaDecoder {
             }
         }
         return best
+    }
+}
+
+/// Where the time of one generation call went.
+public struct GenerationTimings: Sendable, Equatable {
+    /// Prompt tokens fed before the first step (all branches; each prompt's
+    /// last token is fed by the first decoding step).
+    public var prefillTokens = 0
+    /// Seconds spent on them.
+    public var prefillSeconds = 0.0
+    /// Decoding steps (one forward call over all live branches each).
+    public var steps = 0
+    /// Seconds spent decoding.
+    public var decodeSeconds = 0.0
+}
+
+extension Duration {
+    /// The duration in seconds.
+    var seconds: Double {
+        let (s, atto) = components
+        return Double(s) + Double(atto) * 1e-18
     }
 }

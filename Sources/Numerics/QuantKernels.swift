@@ -103,15 +103,12 @@ public enum QuantKernels {
         let n = acts.rows
         #if RANKSMITH_AVX2
         if w.type.traits.usesQ8Activations && acts.hasQ8 {
-            let nb = w.cols / 32
-            for r in rowRange {
-                let row = w.data + r * w.rowBytes
-                var i = 0
-                while i < n {
-                    let k = min(4, n - i)
-                    dotQ8Family(w.type, row, blocks: nb, acts: acts, firstRow: i, count: k, y: y + i * ldy + r, ldy: ldy)
-                    i += k
-                }
+            // One specialised loop per (type, rows-at-once): the switches are
+            // resolved here, outside the block loop.
+            switch w.type {
+            case .q4_0: rowsQ8(.q4_0, w, acts, rowRange, y, ldy)
+            case .q4_1: rowsQ8(.q4_1, w, acts, rowRange, y, ldy)
+            default: rowsQ8(.q8_0, w, acts, rowRange, y, ldy)
             }
             return
         }
@@ -137,6 +134,26 @@ public enum QuantKernels {
     #if RANKSMITH_AVX2
     // MARK: AVX2 integer dot products
 
+    @inline(__always)
+    static func rowsQ8(
+        _ type: GGMLType, _ w: QuantizedMatrix, _ acts: QuantizedActivations, _ rowRange: Range<Int>,
+        _ y: UnsafeMutablePointer<Float>, _ ldy: Int
+    ) {
+        let nb = w.cols / 32, n = acts.rows
+        for r in rowRange {
+            let row = w.data + r * w.rowBytes
+            var i = 0
+            while i + 4 <= n {
+                dotQ8Family(type, row, blocks: nb, acts: acts, firstRow: i, count: 4, y: y + i * ldy + r, ldy: ldy)
+                i += 4
+            }
+            while i < n {
+                dotQ8Family(type, row, blocks: nb, acts: acts, firstRow: i, count: 1, y: y + i * ldy + r, ldy: ldy)
+                i += 1
+            }
+        }
+    }
+
     /// Dots one weight row of Q4_0/Q4_1/Q8_0 blocks with `count` (1…4)
     /// consecutive Q8 activation rows; results go to `y[j · ldy]`.
     @inline(__always)
@@ -155,7 +172,7 @@ public enum QuantKernels {
         var minSum0: Float = 0, minSum1: Float = 0, minSum2: Float = 0, minSum3: Float = 0
         let mask = _mm256_set1_epi8(0x0F)
         let ones = _mm256_set1_epi16(1)
-        let bpb = type.traits.bytesPerBlock
+        let bpb = type == .q4_1 ? 20 : type == .q4_0 ? 18 : 34
         let unsigned = type == .q4_1
 
         @inline(__always) func products(_ wAbs: __m256i, _ wSigned: __m256i, _ a: UnsafePointer<Int8>) -> __m256 {

@@ -36,8 +36,22 @@ public enum GGMLType: UInt32, CaseIterable, Sendable {
     /// The name llama.cpp prints for this type (`Q4_K`, `F16`, …).
     public var name: String { traits.name }
 
-    /// Block size and bytes per block of this type.
-    public var traits: QuantTraits { QuantTraits.table[self]! }
+    /// Block size and bytes per block of this type (a switch, not a
+    /// dictionary: kernels ask for it per row).
+    @inlinable
+    public var traits: QuantTraits {
+        switch self {
+        case .f32: return QuantTraits.f32
+        case .f16: return QuantTraits.f16
+        case .bf16: return QuantTraits.bf16
+        case .q4_0: return QuantTraits.q4_0
+        case .q4_1: return QuantTraits.q4_1
+        case .q8_0: return QuantTraits.q8_0
+        case .q4_K: return QuantTraits.q4_K
+        case .q5_K: return QuantTraits.q5_K
+        case .q6_K: return QuantTraits.q6_K
+        }
+    }
 
     /// Bytes one row of `count` values occupies, or nil when `count` is not a
     /// whole number of blocks (or overflows).
@@ -63,6 +77,14 @@ public enum GGMLType: UInt32, CaseIterable, Sendable {
 
 /// Storage facts about one `GGMLType`.
 public struct QuantTraits: Sendable {
+    /// A traits entry.
+    public init(name: String, blockSize: Int, bytesPerBlock: Int, usesQ8Activations: Bool) {
+        self.name = name
+        self.blockSize = blockSize
+        self.bytesPerBlock = bytesPerBlock
+        self.usesQ8Activations = usesQ8Activations
+    }
+
     /// The type's printed name.
     public let name: String
     /// Values per block (1 for the float types).
@@ -74,18 +96,16 @@ public struct QuantTraits: Sendable {
     /// dequantised to Float on the fly.
     public let usesQ8Activations: Bool
 
-    /// The one place block sizes are written down; tests pin them.
-    public static let table: [GGMLType: QuantTraits] = [
-        .f32: QuantTraits(name: "F32", blockSize: 1, bytesPerBlock: 4, usesQ8Activations: false),
-        .f16: QuantTraits(name: "F16", blockSize: 1, bytesPerBlock: 2, usesQ8Activations: false),
-        .bf16: QuantTraits(name: "BF16", blockSize: 1, bytesPerBlock: 2, usesQ8Activations: false),
-        .q4_0: QuantTraits(name: "Q4_0", blockSize: 32, bytesPerBlock: 18, usesQ8Activations: true),
-        .q4_1: QuantTraits(name: "Q4_1", blockSize: 32, bytesPerBlock: 20, usesQ8Activations: true),
-        .q8_0: QuantTraits(name: "Q8_0", blockSize: 32, bytesPerBlock: 34, usesQ8Activations: true),
-        .q4_K: QuantTraits(name: "Q4_K", blockSize: 256, bytesPerBlock: 144, usesQ8Activations: false),
-        .q5_K: QuantTraits(name: "Q5_K", blockSize: 256, bytesPerBlock: 176, usesQ8Activations: false),
-        .q6_K: QuantTraits(name: "Q6_K", blockSize: 256, bytesPerBlock: 210, usesQ8Activations: false),
-    ]
+    // The one place block sizes are written down; tests pin them.
+    public static let f32 = QuantTraits(name: "F32", blockSize: 1, bytesPerBlock: 4, usesQ8Activations: false)
+    public static let f16 = QuantTraits(name: "F16", blockSize: 1, bytesPerBlock: 2, usesQ8Activations: false)
+    public static let bf16 = QuantTraits(name: "BF16", blockSize: 1, bytesPerBlock: 2, usesQ8Activations: false)
+    public static let q4_0 = QuantTraits(name: "Q4_0", blockSize: 32, bytesPerBlock: 18, usesQ8Activations: true)
+    public static let q4_1 = QuantTraits(name: "Q4_1", blockSize: 32, bytesPerBlock: 20, usesQ8Activations: true)
+    public static let q8_0 = QuantTraits(name: "Q8_0", blockSize: 32, bytesPerBlock: 34, usesQ8Activations: true)
+    public static let q4_K = QuantTraits(name: "Q4_K", blockSize: 256, bytesPerBlock: 144, usesQ8Activations: false)
+    public static let q5_K = QuantTraits(name: "Q5_K", blockSize: 256, bytesPerBlock: 176, usesQ8Activations: false)
+    public static let q6_K = QuantTraits(name: "Q6_K", blockSize: 256, bytesPerBlock: 210, usesQ8Activations: false)
 }
 
 // MARK: - Unaligned little-endian loads

@@ -53,6 +53,9 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Compute threads (default: all cores).")
     var threads: Int?
 
+    @Option(help: "Benchmark instead of printing text: decode N CFG pairs as one batch as well as one stream; prints one JSON line.")
+    var benchmarkPairs: Int?
+
     func validate() throws {
         guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be ≥ 0") }
         guard temperature >= 0 else { throw ValidationError("--temperature must be ≥ 0") }
@@ -83,6 +86,10 @@ struct GenerateCommand: ParsableCommand {
             sampling: SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: seed),
             stopStrings: stop)
         let decoder = LlamaDecoder(model: llm)
+        if let pairs = benchmarkPairs {
+            try benchmark(decoder, prompt: positive, negative: try tokens(negativePrompt ?? prompt + " Answer briefly."), pairs: pairs)
+            return
+        }
         let result: Generation
         if let negativePrompt {
             options.guidanceScale = guidanceScale ?? 1.5
@@ -92,5 +99,31 @@ struct GenerateCommand: ParsableCommand {
             result = try decoder.generate(prompt: positive, options: options)
         }
         FileHandle.standardOutput.write(Data((result.text + "\n").utf8))
+    }
+
+    /// Single stream, then `pairs` guided pairs in one batch, each for
+    /// `--max-tokens` tokens past end-of-generation; one JSON line of rates.
+    func benchmark(_ decoder: LlamaDecoder, prompt: [Int32], negative: [Int32], pairs: Int) throws {
+        var options = GenerationOptions(maxTokens: maxTokens, ignoreEndOfGeneration: true)
+        _ = try decoder.generate(prompt: prompt, options: GenerationOptions(maxTokens: 4))  // warm up
+        _ = try decoder.generate(prompt: prompt, options: options)
+        let single = decoder.lastTimings
+        options.guidanceScale = guidanceScale ?? 1.5
+        let batch = (0..<pairs).map { _ in GuidedPrompt(positive: prompt, negative: negative) }
+        _ = try decoder.generateGuided(batch, options: options)
+        let guided = decoder.lastTimings
+        let report: [String: Any] = [
+            "threads": QuantMatmul.threads,
+            "prompt_tokens": prompt.count,
+            "generated_tokens": maxTokens,
+            "single_prompt_tok_s": Double(single.prefillTokens) / single.prefillSeconds,
+            "single_decode_tok_s": Double(maxTokens) / single.decodeSeconds,
+            "cfg_pairs": pairs,
+            "cfg_prompt_tok_s": Double(guided.prefillTokens) / guided.prefillSeconds,
+            "cfg_decode_tok_s": Double(pairs * maxTokens) / guided.decodeSeconds,
+            "cfg_step_ms": guided.decodeSeconds / Double(max(1, guided.steps)) * 1000,
+        ]
+        let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
+        FileHandle.standardOutput.write(data + Data("\n".utf8))
     }
 }
