@@ -197,6 +197,9 @@ final class HTTPConnection: @unchecked Sendable {
             request.requestId = RequestIdentifier.generate(prefix: core.idPrefix, connection: id, sequence: sequence)
         }
         currentRequest = (parsed.method, request.path, parsed.method == "HEAD", parsed.version, started)
+        if let encoded = core.respondImmediately(to: request, started: started) {
+            return responseReady(encoded)
+        }
         let core = self.core
         handlerTask = Task.detached { [self] in
             let encoded = await core.respond(to: request, started: started)

@@ -5,6 +5,10 @@
 /// `Task.isCancelled` and may return anything (the response is discarded).
 public typealias HTTPHandler = @Sendable (HTTPRequest) async -> HTTPResponse
 
+/// A handler cheap enough to run on the I/O queue itself (no waiting, no
+/// real work: `/health`, `/ready`). It saves two thread hops per request.
+public typealias HTTPImmediateHandler = @Sendable (HTTPRequest) -> HTTPResponse
+
 /// Maps `(method, path pattern)` to handlers. Patterns are literal segments
 /// and `{name}` parameters, e.g. `/collections/{name}/documents/{id}`.
 ///
@@ -35,6 +39,7 @@ public struct Router: Sendable {
         var pattern: String
         var segments: [Segment]
         var handlers: [String: HTTPHandler]
+        var immediate: [String: HTTPImmediateHandler] = [:]
     }
 
     /// Routes without parameters, by exact path (the fast path for /health).
@@ -50,16 +55,34 @@ public struct Router: Sendable {
     /// Adds `handler` for `method` (e.g. `"GET"`) on `pattern`. Adding the
     /// same method and pattern again replaces the handler.
     public mutating func add(_ method: String, _ pattern: String, _ handler: @escaping HTTPHandler) {
+        update(pattern) { route in
+            route.handlers[method] = handler
+            route.immediate[method] = nil
+        }
+    }
+
+    /// Adds a synchronous `handler` that the server runs directly on the
+    /// connection's I/O queue. Only for answers that need no work and never
+    /// wait (health and readiness probes); everything else uses ``add(_:_:_:)``.
+    public mutating func addImmediate(_ method: String, _ pattern: String, _ handler: @escaping HTTPImmediateHandler) {
+        update(pattern) { route in
+            route.handlers[method] = { request in handler(request) }
+            route.immediate[method] = handler
+        }
+    }
+
+    private mutating func update(_ pattern: String, _ change: (inout Route) -> Void) {
         let segments = Router.segments(of: pattern)
         if !segments.contains(where: { if case .parameter = $0 { return true } else { return false } }) {
-            literalRoutes[pattern, default: Route(pattern: pattern, segments: segments, handlers: [:])]
-                .handlers[method] = handler
+            change(&literalRoutes[pattern, default: Route(pattern: pattern, segments: segments, handlers: [:])])
             return
         }
         if let index = parameterRoutes.firstIndex(where: { $0.segments == segments }) {
-            parameterRoutes[index].handlers[method] = handler
+            change(&parameterRoutes[index])
         } else {
-            parameterRoutes.append(Route(pattern: pattern, segments: segments, handlers: [method: handler]))
+            var route = Route(pattern: pattern, segments: segments, handlers: [:])
+            change(&route)
+            parameterRoutes.append(route)
             parameterRoutes.sort { Router.moreSpecific($0.segments, $1.segments) }
         }
     }
@@ -77,8 +100,14 @@ public struct Router: Sendable {
 
     /// Finds the handler for `method` on `path` (raw, without query).
     public func match(method: String, path: String) -> Match {
+        resolve(method: method, path: path).match
+    }
+
+    /// ``match(method:path:)`` plus the immediate handler, if the route has one.
+    func resolve(method: String, path: String) -> (match: Match, immediate: HTTPImmediateHandler?) {
         if let route = literalRoutes[path] {
-            return Router.select(route, method: method, parameters: [:])
+            let immediate = route.immediate[method] ?? (method == "HEAD" && route.handlers["HEAD"] == nil ? route.immediate["GET"] : nil)
+            return (Router.select(route, method: method, parameters: [:]), immediate)
         }
         var pathSegments: [Substring] = []
         var allowedPattern: (allowed: [String], pattern: String)?
@@ -90,10 +119,13 @@ public struct Router: Sendable {
                 if allowedPattern == nil { allowedPattern = (allowed, pattern) }
                 continue
             }
-            return result
+            let immediate = route.immediate[method] ?? (method == "HEAD" && route.handlers["HEAD"] == nil ? route.immediate["GET"] : nil)
+            return (result, immediate)
         }
-        if let allowedPattern { return .methodNotAllowed(allowed: allowedPattern.allowed, pattern: allowedPattern.pattern) }
-        return .notFound
+        if let allowedPattern {
+            return (.methodNotAllowed(allowed: allowedPattern.allowed, pattern: allowedPattern.pattern), nil)
+        }
+        return (.notFound, nil)
     }
 
     /// Routes `request` and runs its handler; 404/405 in the error shape otherwise.

@@ -35,6 +35,28 @@ extension ServerCore {
                       forwardedFor: request.headers["X-Forwarded-For"])
     }
 
+    /// Runs an immediate handler (see ``Router/addImmediate(_:_:_:)``) right
+    /// here on the I/O queue; nil when the route has none, or the body needs
+    /// decoding (that is work, and belongs in a task).
+    func respondImmediately(to request: HTTPRequest, started: Double) -> EncodedResponse? {
+        guard let router = routerForPipeline, request.body.isEmpty || !request.headers.contains("Content-Encoding") else {
+            return nil
+        }
+        let resolved = router.resolve(method: request.method, path: request.path)
+        guard let immediate = resolved.immediate, case .found(_, let parameters, let pattern) = resolved.match else {
+            return nil
+        }
+        var request = request
+        request.pathParameters = parameters
+        request.routePattern = pattern
+        let response = immediate(request)
+        return finish(response, requestId: request.requestId, method: request.method, path: request.path,
+                      route: pattern, headRequest: request.method == "HEAD",
+                      acceptsGzip: request.headers["Accept-Encoding"].map(Gzip.accepts) ?? false,
+                      started: started, requestBytes: request.body.count, remote: request.remoteAddress,
+                      forwardedFor: request.headers["X-Forwarded-For"])
+    }
+
     /// Inflates a `Content-Encoding: gzip` body in place; answers the error
     /// response when the body can't be accepted.
     func decodeBody(_ request: inout HTTPRequest) -> HTTPResponse? {

@@ -11,6 +11,7 @@ final class RouterAndCodingTests: XCTestCase {
         router.get("/collections/{name}/documents/{id}") { r in .text("\(r.pathParameters["name"]!)/\(r.pathParameters["id"]!)") }
         router.get("/collections/special") { _ in .text("literal") }
         router.add("HEAD", "/only-head") { _ in .text("head") }
+        router.addImmediate("GET", "/fast/{x}") { r in .text("fast \(r.pathParameters["x"]!)") }
         return router
     }
 
@@ -35,6 +36,13 @@ final class RouterAndCodingTests: XCTestCase {
         XCTAssertEqual(wrong.status, 405)
         XCTAssertEqual(wrong.headers["Allow"], "GET, HEAD, PUT")
         do { let r = await run("POST", "/health"); XCTAssertEqual(r.headers["Allow"], "GET, HEAD") }
+    }
+
+    func testImmediateHandlersAlsoWorkThroughHandle() async {
+        let response = await run("GET", "/fast/1")
+        XCTAssertEqual(response.body, Array("fast 1".utf8))
+        let head = await run("HEAD", "/fast/1")
+        XCTAssertEqual(head.status, 200)
     }
 
     func testHeadFallsBackToGet() async {

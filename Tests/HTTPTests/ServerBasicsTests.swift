@@ -108,6 +108,23 @@ final class ServerBasicsTests: XCTestCase {
         XCTAssertEqual(wrongMethod.header("Allow"), "GET, HEAD")
     }
 
+    func testImmediateHandlerRunsWithRoutingAndHead() throws {
+        let logs = LogCollector()
+        let (_, port) = try startServer(self, configuration: testConfiguration(logs: logs))
+        let client = try TestClient(port: port)
+        client.send("GET /ping/me HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(try client.readResponse().text, "pong me id")
+        client.send("HEAD /ping/me HTTP/1.1\r\nHost: x\r\n\r\n")
+        let head = try client.readResponse(head: true)
+        XCTAssertEqual(head.status, 200)
+        XCTAssertEqual(head.header("Content-Length"), "10")
+        client.send("POST /ping/me HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        XCTAssertEqual(try client.readResponse().status, 405)
+        client.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(try client.readResponse().status, 200, "the connection still works after HEAD")
+        XCTAssertTrue(eventually { logs.lines.count == 4 })
+    }
+
     func testRequestIdEchoedOrGenerated() throws {
         let (_, port) = try startServer(self)
         let client = try TestClient(port: port)

@@ -39,6 +39,7 @@ func testRouter(probe: HandlerProbe = HandlerProbe()) -> Router {
         return .text("cancelled")
     }
     router.get("/request-id") { request in .text(request.requestId) }
+    router.addImmediate("GET", "/ping/{who}") { request in .text("pong \(request.pathParameters["who"] ?? "") \(request.requestId.isEmpty ? "no-id" : "id")") }
     return router
 }
 
