@@ -90,7 +90,12 @@ final class HTTPConnection: @unchecked Sendable {
             case .bytes(let count):
                 received = true
                 total += count
-                if total >= 1 << 20 { break }
+                if total >= 1 << 20 {
+                    // Fairness: let other connections on this queue run. TLS may
+                    // hold decrypted bytes the socket won't signal, so come back.
+                    queue.async { [self] in readable() }
+                    break
+                }
                 continue
             case .wouldBlock(let wantsWrite):
                 if wantsWrite {
@@ -169,7 +174,10 @@ final class HTTPConnection: @unchecked Sendable {
                 status: 408, code: "request_timeout",
                 message: "The request took too long to arrive; send the whole request promptly."))
         case .readNext:
-            resumeReading()
+            if resumeReading() {
+                // TLS may hold decrypted bytes the socket won't signal again.
+                queue.async { [self] in readable() }
+            }
             if !input.isEmpty { processInput() }
         case .linger:
             transport.shutdownOutput()
@@ -272,10 +280,13 @@ final class HTTPConnection: @unchecked Sendable {
         readSource.suspend()
     }
 
-    private func resumeReading() {
-        guard readSuspended, let readSource else { return }
+    /// Resumes a paused read source; answers whether it was paused.
+    @discardableResult
+    private func resumeReading() -> Bool {
+        guard readSuspended, let readSource else { return false }
         readSuspended = false
         readSource.resume()
+        return true
     }
 
     private func armWrite() {

@@ -35,6 +35,38 @@ final class ServerBasicsTests: XCTestCase {
         XCTAssertTrue(client.isClosedByServer())
     }
 
+    /// More pipelined bytes than the server buffers while a handler runs:
+    /// reading pauses and resumes, and every request is answered in order.
+    func testDeepPipelineBehindSlowHandler() throws {
+        let (_, port) = try startServer(self)
+        let client = try TestClient(port: port)
+        let count = 3000
+        var pipeline = "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+        for index in 0..<count { pipeline += "GET /items/\(index) HTTP/1.1\r\nHost: x\r\n\r\n" }
+        let wire = pipeline
+        let sender = Thread { client.send(wire) }
+        sender.start()
+        XCTAssertEqual(try client.readResponse().text, "slow done")
+        for index in 0..<count {
+            let response = try client.readResponse()
+            if response.text != "item \(index) q=" { return XCTFail("response \(index): \(response.text)") }
+        }
+    }
+
+    /// A response bigger than the socket buffers, read slowly: the write
+    /// source takes over and the whole body arrives intact.
+    func testLargeResponseToSlowReader() throws {
+        let (_, port) = try startServer(self)
+        let client = try TestClient(port: port)
+        client.send("GET /large HTTP/1.1\r\nHost: x\r\n\r\n")
+        usleep(300_000)
+        let response = try client.readResponse()
+        XCTAssertEqual(response.body.count, 4 << 20)
+        XCTAssertTrue(response.body.allSatisfy { $0 == 0x61 })
+        client.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(try client.readResponse().status, 200)
+    }
+
     func testChunkedBodyWithTrailers() throws {
         let (_, port) = try startServer(self)
         let client = try TestClient(port: port)

@@ -38,6 +38,7 @@ func testRouter(probe: HandlerProbe = HandlerProbe()) -> Router {
         probe.markCancelled()
         return .text("cancelled")
     }
+    router.get("/large") { _ in HTTPResponse(status: 200, headers: ["Content-Encoding": "identity"], body: [UInt8](repeating: 0x61, count: 4 << 20)) }
     router.get("/request-id") { request in .text(request.requestId) }
     router.addImmediate("GET", "/ping/{who}") { request in .text("pong \(request.pathParameters["who"] ?? "") \(request.requestId.isEmpty ? "no-id" : "id")") }
     return router
