@@ -140,47 +140,57 @@ public enum QuantKernels {
         _ y: UnsafeMutablePointer<Float>, _ ldy: Int
     ) {
         let nb = w.cols / 32, n = acts.rows
-        for r in rowRange {
-            let row = w.data + r * w.rowBytes
-            var i = 0
-            while i + 4 <= n {
-                dotQ8Family(type, row, blocks: nb, acts: acts, firstRow: i, count: 4, y: y + i * ldy + r, ldy: ldy)
-                i += 4
-            }
-            while i < n {
-                dotQ8Family(type, row, blocks: nb, acts: acts, firstRow: i, count: 1, y: y + i * ldy + r, ldy: ldy)
-                i += 1
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: nb) { mins in
+            let m = mins.baseAddress!
+            for r in rowRange {
+                let row = w.data + r * w.rowBytes
+                var i = 0
+                while i + 4 <= n {
+                    dotQ8Family(type, row, blocks: nb, acts: acts, firstRow: i, count: 4, y: y + i * ldy + r, ldy: ldy, mins: m)
+                    i += 4
+                }
+                while i < n {
+                    dotQ8Family(type, row, blocks: nb, acts: acts, firstRow: i, count: 1, y: y + i * ldy + r, ldy: ldy, mins: m)
+                    i += 1
+                }
             }
         }
     }
 
-    /// Dots one weight row of Q4_0/Q4_1/Q8_0 blocks with `count` (1…4)
+    /// Dots one weight row of Q4_0/Q4_1/Q8_0 blocks with `count` (1 or 4)
     /// consecutive Q8 activation rows; results go to `y[j · ldy]`.
+    ///
+    /// Per block: the weight codes are unpacked once; per activation row,
+    /// `maddubs` (u8 × i8 pairs) and `madd` give 8 int32 partial sums, which
+    /// are scaled by the activation's pre-broadcast `d_x` and accumulated
+    /// with the weight's `d_w`. Q4_0 and Q4_1 use the codes unsigned
+    /// (0…15) and add `m · Σx` per block (Q4_0: m = −8·d_w), so only Q8_0
+    /// needs the sign trick (`|w| · sign(x, w)`).
     @inline(__always)
     static func dotQ8Family(
         _ type: GGMLType, _ row: UnsafeRawPointer, blocks nb: Int,
         acts: QuantizedActivations, firstRow: Int, count: Int,
-        y: UnsafeMutablePointer<Float>, ldy: Int
+        y: UnsafeMutablePointer<Float>, ldy: Int, mins: UnsafeMutablePointer<Float>
     ) {
         let cols = acts.cols
         let nbRow = cols / 32
         let aq = acts.qs + firstRow * cols
-        let ad = acts.scales + firstRow * nbRow
+        let ad8 = acts.scales8 + firstRow * nbRow
         let asum = acts.sums + firstRow * nbRow
         var acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps()
         var acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps()
-        var minSum0: Float = 0, minSum1: Float = 0, minSum2: Float = 0, minSum3: Float = 0
         let mask = _mm256_set1_epi8(0x0F)
         let ones = _mm256_set1_epi16(1)
         let bpb = type == .q4_1 ? 20 : type == .q4_0 ? 18 : 34
-        let unsigned = type == .q4_1
+        let unsigned = type != .q8_0
 
-        @inline(__always) func products(_ wAbs: __m256i, _ wSigned: __m256i, _ a: UnsafePointer<Int8>) -> __m256 {
+        @inline(__always) func products(_ wAbs: __m256i, _ wSigned: __m256i, _ a: UnsafePointer<Int8>, _ d8: UnsafePointer<SIMD8<Float>>) -> __m256 {
             let x = _mm256_loadu_si256(UnsafeRawPointer(a).assumingMemoryBound(to: __m256i.self))
             let p16 = unsigned
                 ? _mm256_maddubs_epi16(wAbs, x)
                 : _mm256_maddubs_epi16(wAbs, _mm256_sign_epi8(x, wSigned))
-            return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones))
+            let dx = unsafeBitCast(d8.pointee, to: __m256.self)
+            return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones)), dx)
         }
 
         for b in 0..<nb {
@@ -188,42 +198,40 @@ public enum QuantKernels {
             // d (and m for Q4_1) are the block's first halves: convert both with F16C.
             let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(Int32(bitPattern: p.loadUnaligned(as: UInt32.self))))
             let d = _mm_cvtss_f32(dm)
+            let dw = _mm256_set1_ps(d)
             var wq: __m256i
             var m: Float = 0
             switch type {
             case .q8_0:
                 wq = _mm256_loadu_si256((p + 2).assumingMemoryBound(to: __m256i.self))
             case .q4_0:
+                m = -8 * d
                 let raw = _mm_loadu_si128((p + 2).assumingMemoryBound(to: __m128i.self))
-                let both = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw)
-                wq = _mm256_sub_epi8(_mm256_and_si256(both, mask), _mm256_set1_epi8(8))
+                wq = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), mask)
             default:  // .q4_1
                 m = _mm_cvtss_f32(_mm_movehdup_ps(dm))
                 let raw = _mm_loadu_si128((p + 4).assumingMemoryBound(to: __m128i.self))
-                let both = _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw)
-                wq = _mm256_and_si256(both, mask)
+                wq = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), mask)
             }
             let wAbs = unsigned ? wq : _mm256_sign_epi8(wq, wq)
             let o = 32 * b
-            acc0 = _mm256_fmadd_ps(products(wAbs, wq, aq + o), _mm256_set1_ps(d * ad[b]), acc0)
-            if unsigned { minSum0 += m * asum[b] }
-            if count > 1 {
-                acc1 = _mm256_fmadd_ps(products(wAbs, wq, aq + cols + o), _mm256_set1_ps(d * ad[nbRow + b]), acc1)
-                if unsigned { minSum1 += m * asum[nbRow + b] }
-                if count > 2 {
-                    acc2 = _mm256_fmadd_ps(products(wAbs, wq, aq + 2 * cols + o), _mm256_set1_ps(d * ad[2 * nbRow + b]), acc2)
-                    if unsigned { minSum2 += m * asum[2 * nbRow + b] }
-                    if count > 3 {
-                        acc3 = _mm256_fmadd_ps(products(wAbs, wq, aq + 3 * cols + o), _mm256_set1_ps(d * ad[3 * nbRow + b]), acc3)
-                        if unsigned { minSum3 += m * asum[3 * nbRow + b] }
-                    }
-                }
+            if unsigned { mins[b] = m }  // the m·Σx terms are one dot product per row, after the loop
+            acc0 = _mm256_fmadd_ps(products(wAbs, wq, aq + o, ad8 + b), dw, acc0)
+            if count == 4 {
+                acc1 = _mm256_fmadd_ps(products(wAbs, wq, aq + cols + o, ad8 + nbRow + b), dw, acc1)
+                acc2 = _mm256_fmadd_ps(products(wAbs, wq, aq + 2 * cols + o, ad8 + 2 * nbRow + b), dw, acc2)
+                acc3 = _mm256_fmadd_ps(products(wAbs, wq, aq + 3 * cols + o, ad8 + 3 * nbRow + b), dw, acc3)
             }
         }
-        y[0] = hsum(acc0) + minSum0
-        if count > 1 { y[ldy] = hsum(acc1) + minSum1 }
-        if count > 2 { y[2 * ldy] = hsum(acc2) + minSum2 }
-        if count > 3 { y[3 * ldy] = hsum(acc3) + minSum3 }
+        @inline(__always) func minTerm(_ j: Int) -> Float {
+            unsigned ? Kernels.dot(mins, asum + j * nbRow, nb) : 0
+        }
+        y[0] = hsum(acc0) + minTerm(0)
+        if count == 4 {
+            y[ldy] = hsum(acc1) + minTerm(1)
+            y[2 * ldy] = hsum(acc2) + minTerm(2)
+            y[3 * ldy] = hsum(acc3) + minTerm(3)
+        }
     }
 
     /// `quantizeQ8` with AVX2 (rounding half to even, as llama.cpp's AVX path).

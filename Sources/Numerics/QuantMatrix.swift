@@ -63,6 +63,7 @@ public final class QuantizedActivations: @unchecked Sendable {
     let qs: UnsafeMutablePointer<Int8>  // (maxRows, cols)
     let scales: UnsafeMutablePointer<Float>  // (maxRows, cols/32)
     let sums: UnsafeMutablePointer<Float>  // (maxRows, cols/32)
+    let scales8: UnsafeMutablePointer<SIMD8<Float>>  // (maxRows, cols/32) each scale broadcast to 8 lanes
     /// Whether the Q8 blocks were filled by the last `prepare`.
     public private(set) var hasQ8 = false
 
@@ -74,10 +75,11 @@ public final class QuantizedActivations: @unchecked Sendable {
         let nb = max(1, maxRows * cols / 32)
         scales = .allocate(capacity: nb)
         sums = .allocate(capacity: nb)
+        scales8 = .allocate(capacity: nb)
     }
 
     deinit {
-        qs.deallocate(); scales.deallocate(); sums.deallocate()
+        qs.deallocate(); scales.deallocate(); sums.deallocate(); scales8.deallocate()
     }
 
     /// Takes `x (rows, cols)`; quantises it to Q8 blocks when `q8` is true
@@ -87,7 +89,10 @@ public final class QuantizedActivations: @unchecked Sendable {
         self.rows = rows
         floats = x
         hasQ8 = q8 && cols % 32 == 0
-        if hasQ8 { QuantKernels.quantizeQ8(x, count: rows * cols, qs: qs, scales: scales, sums: sums) }
+        if hasQ8 {
+            QuantKernels.quantizeQ8(x, count: rows * cols, qs: qs, scales: scales, sums: sums)
+            for b in 0..<(rows * cols / 32) { scales8[b] = SIMD8(repeating: scales[b]) }
+        }
     }
 }
 

@@ -33,7 +33,5 @@ final class ForwardTests: XCTestCase {
         let scale = a.map(abs).max()!
         let err = zip(a, b).map { abs($0 - $1) }.max()! / scale
         XCTAssertLessThan(err, Self.batchTolerance)
-        let top = Sampler.argmax(a.withUnsafeBufferPointer { $0 })
-        print("top", top, m.tokenizer.decode([top]), "err", err)
     }
 }
