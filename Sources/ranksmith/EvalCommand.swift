@@ -8,7 +8,7 @@ import Refinement
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval", abstract: "Evaluate an embedding model.",
-        subcommands: [EvalSTSCommand.self])
+        subcommands: [EvalSTSCommand.self, EvalRetrievalCommand.self])
 }
 
 /// `ranksmith eval sts --model DIR --data FILE`: Spearman × 100 of cosine
