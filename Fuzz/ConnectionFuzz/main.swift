@@ -79,7 +79,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
             expect(machine.state == .writing, "responseStarted left \(machine.state)")
         case 4:
             machine.wroteSome(now: now)
-            apply(machine.writeCompleted(now: now))
+            apply(machine.writeCompleted(now: now, inputPending: !input.isEmpty))
         case 5:
             now += Double(script.next() ?? 0) * 0.05
             apply(machine.timerFired(now: now))

@@ -135,10 +135,12 @@ struct ConnectionStateMachine {
         if state == .writing { deadline = now + settings.timeouts.write }
     }
 
-    /// The whole response (or interim response) is written.
-    mutating func writeCompleted(now: Double) -> Action {
+    /// The whole response is written. `inputPending` says whether bytes of
+    /// a further request are buffered (closing on them could reset the
+    /// connection before the client reads the response, so it lingers).
+    mutating func writeCompleted(now: Double, inputPending: Bool = false) -> Action {
         guard state == .writing else { return .none }
-        if lingerAfterResponse {
+        if lingerAfterResponse || (closeAfterResponse && inputPending) {
             state = .lingering
             deadline = now + min(settings.linger, settings.timeouts.write)
             return .linger

@@ -267,7 +267,7 @@ final class HTTPConnection: @unchecked Sendable {
         outputOffset = 0
         if machine.state == .writing {
             currentRequest = nil
-            perform(machine.writeCompleted(now: Clock.now()))
+            perform(machine.writeCompleted(now: Clock.now(), inputPending: !input.isEmpty))
             armTimer()
         }
     }

@@ -58,6 +58,18 @@ final class ServerLimitsTests: XCTestCase {
         XCTAssertTrue(client.isClosedByServer())
     }
 
+    func testPipelinedRequestsBeyondTheLimitDoNotLoseTheLastResponse() throws {
+        var configuration = testConfiguration()
+        configuration.limits.maxRequestsPerConnection = 1
+        let (_, port) = try startServer(self, configuration: configuration)
+        let client = try TestClient(port: port)
+        client.send("GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        let response = try client.readResponse()
+        XCTAssertEqual(response.body.count, 5000)
+        XCTAssertEqual(response.header("Connection"), "close")
+        XCTAssertTrue(client.isClosedByServer())
+    }
+
     func testHeaderTimeoutAnswers408AndIdleTimeoutCloses() throws {
         var configuration = testConfiguration()
         configuration.timeouts.header = 0.3
