@@ -91,6 +91,11 @@ final class WriteAheadLog: @unchecked Sendable {
     /// torn tail, and opens the newest segment for appending.
     func recover(after snapshotLSN: UInt64, apply: (UInt64, LogOperation) throws -> Void) throws {
         let segs = try segments()
+        if let first = segs.first, first.start > snapshotLSN + 1 {
+            throw IndexError.corruptLog(
+                path: first.path,
+                reason: "log starts at LSN \(first.start) but the snapshot ends at \(snapshotLSN): records are missing")
+        }
         var last = snapshotLSN
         var tailSize = 0
         for (i, seg) in segs.enumerated() {

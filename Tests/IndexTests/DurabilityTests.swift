@@ -109,6 +109,20 @@ final class DurabilityTests: XCTestCase {
         }
     }
 
+    func testMissingSnapshotWithTrimmedLogIsCorruptionNotAnEmptyCollection() throws {
+        let dir = temporaryDirectory(self)
+        do {
+            let c = try CollectionStore(directory: dir).create(name: "x", dimensions: 8, modelVersion: "t")
+            try c.upsert((0..<10).map { doc($0) })
+            try c.snapshot()
+            try c.upsert([doc(10)])
+        }
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("x/snapshot.bin"))
+        XCTAssertThrowsError(try CollectionStore(directory: dir)) { error in
+            guard case .corruptLog? = error as? IndexError else { return XCTFail("\(error)") }
+        }
+    }
+
     func testDiskFullFailsTheWriteAndLosesNothing() throws {
         let dir = temporaryDirectory(self)
         let faults = FaultInjection()
