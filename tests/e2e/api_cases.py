@@ -1,0 +1,110 @@
+"""Requests per endpoint for the contract test: each live response must have
+the expected status, and a status and body that openapi.yaml declares.
+
+To cover a new endpoint, add its cases here; test_contract.py fails for any
+operation in openapi.yaml without at least one case.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+LONG_TEXT = " ".join(["word"] * 600)  # over the model's 256-token limit
+
+
+@dataclass
+class Case:
+    method: str
+    path: str
+    status: int
+    json: Any = None
+    data: bytes | None = None
+    headers: dict = field(default_factory=dict)
+    # Extra behaviour beyond the schema: called with the parsed body and the response.
+    check: Callable[[Any, Any], None] | None = None
+    # The spec operation this case exercises, when `path` is not itself one.
+    operation: tuple[str, str] | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.path} -> {self.status}"
+
+
+def unit_vectors(n: int, dim: int = 384):
+    def check(body, response):
+        assert len(body) == n
+        for v in body:
+            assert len(v) == dim
+            assert abs(sum(x * x for x in v) - 1) < 1e-3
+    return check
+
+
+def sorted_by(key: str):
+    def check(body, response):
+        items = body["results"] if isinstance(body, dict) else body
+        scores = [h[key] for h in items]
+        assert scores == sorted(scores, reverse=True)
+    return check
+
+
+def truncated_header(body, response):
+    assert response.headers.get("X-Truncated-Inputs") == "1"
+
+
+def base64_vectors(body, response):
+    import base64
+    import struct
+    [item] = body["data"]
+    raw = base64.b64decode(item["embedding"])
+    assert len(raw) == 384 * 4
+    v = struct.unpack("<384f", raw)
+    assert abs(sum(x * x for x in v) - 1) < 1e-3
+
+
+def metrics_text(body, response):
+    assert response.headers["Content-Type"].startswith("text/plain")
+    for name in ("ranksmith_http_requests_total", "process_resident_memory_bytes", "ranksmith_queue_depth"):
+        assert name in response.text
+
+
+CASES = [
+    # /embed (TEI)
+    Case("POST", "/embed", 200, json={"inputs": "A man is playing a guitar."}, check=unit_vectors(1)),
+    Case("POST", "/embed", 200, json={"inputs": ["one", "two", "three"]}, check=unit_vectors(3)),
+    Case("POST", "/embed", 200, json={"inputs": ["one"], "dimensions": 64}, check=unit_vectors(1, 64)),
+    Case("POST", "/embed", 200, json={"inputs": LONG_TEXT}, check=truncated_header),
+    Case("POST", "/embed", 422, json={"inputs": LONG_TEXT, "truncate": False}),
+    Case("POST", "/embed", 422, json={"inputs": []}),
+    Case("POST", "/embed", 422, json={"texts": ["wrong field"]}),
+    Case("POST", "/embed", 400, data=b'{"inputs": ', headers={"Content-Type": "application/json"}),
+    Case("POST", "/embed", 415, data=b"hello", headers={"Content-Type": "text/plain"}),
+    # /v1/embeddings (OpenAI)
+    Case("POST", "/v1/embeddings", 200, json={"input": "hello", "model": "all-MiniLM-L6-v2"}),
+    Case("POST", "/v1/embeddings", 200, json={"input": ["hello"], "encoding_format": "base64"}, check=base64_vectors),
+    Case("POST", "/v1/embeddings", 200, json={"input": ["a", "b"], "dimensions": 32}),
+    Case("POST", "/v1/embeddings", 422, json={"input": ""}),
+    Case("POST", "/v1/embeddings", 422, json={"input": "x", "encoding_format": "int8"}),
+    # /rerank (TEI)
+    Case("POST", "/rerank", 200, json={"query": "What is Deep Learning?", "return_text": True,
+                                       "texts": ["Deep Learning is a branch of machine learning.", "Cheese is made from milk."]},
+         check=sorted_by("score")),
+    Case("POST", "/rerank", 200, json={"query": "q", "texts": ["a", "b", "c"], "top_n": 1}),
+    Case("POST", "/rerank", 422, json={"query": "q", "texts": []}),
+    # /v1/rerank (Cohere / Jina)
+    Case("POST", "/v1/rerank", 200, json={"query": "capital of France", "top_n": 2, "return_documents": True,
+                                          "documents": ["Paris is the capital of France.", {"text": "Berlin is in Germany."}]},
+         check=sorted_by("relevance_score")),
+    Case("POST", "/v1/rerank", 422, json={"documents": ["no query"]}),
+    # /tokenize
+    Case("POST", "/tokenize", 200, json={"inputs": "Hello, world!"}),
+    Case("POST", "/tokenize", 200, json={"inputs": ["a", "b"], "add_special_tokens": False}),
+    Case("POST", "/tokenize", 422, json={"inputs": []}),
+    # Operations
+    Case("GET", "/health", 200),
+    Case("GET", "/ready", 200),
+    Case("GET", "/info", 200),
+    Case("GET", "/metrics", 200, check=metrics_text),
+    # Not in the spec as paths, but errors must still be the spec's Error shape.
+    Case("GET", "/no-such-endpoint", 404, operation=("get", "*")),
+    Case("GET", "/embed", 405, operation=("get", "*")),
+]
