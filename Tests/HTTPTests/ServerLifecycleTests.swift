@@ -69,6 +69,42 @@ final class ServerLifecycleTests: XCTestCase {
         XCTAssertTrue(eventually { openFileDescriptorCount() <= before }, "fds \(before) → \(openFileDescriptorCount())")
     }
 
+    /// Garbage, truncated and mutated requests with abrupt disconnects: the
+    /// server keeps answering, and every connection and descriptor goes away.
+    func testRandomBytesAndAbruptClosesOverSockets() throws {
+        var configuration = testConfiguration()
+        configuration.timeouts.header = 0.5
+        configuration.timeouts.body = 0.5
+        let (server, port) = try startServer(self, configuration: configuration)
+        let before = openFileDescriptorCount()
+        var random = SplitMix64(seed: 7)
+        let shapes = ParserTests.shapes.map { Array($0.wire.utf8) }
+        var kept: [TestClient] = []
+        for _ in 0..<300 {
+            let client = try TestClient(port: port, timeout: 0.2)
+            var bytes = shapes[Int(random.next() % UInt64(shapes.count))]
+            for _ in 0..<(random.next() % 6) {
+                let position = Int(random.next() % UInt64(bytes.count))
+                switch random.next() % 3 {
+                case 0: bytes[position] = UInt8(truncatingIfNeeded: random.next())
+                case 1: bytes.insert(UInt8(truncatingIfNeeded: random.next()), at: position)
+                default: bytes.removeSubrange(position..<min(bytes.count, position + Int(random.next() % 8)))
+                }
+                if bytes.isEmpty { bytes = [0x47] }
+            }
+            let cut = Int(random.next() % UInt64(bytes.count + 1))
+            client.send(Array(bytes[0..<cut]))
+            // Some stay open (to meet the timeouts), the rest close at once.
+            if random.next() % 4 == 0 { kept.append(client) }
+        }
+        let check = try TestClient(port: port)
+        check.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(try check.readResponse().status, 200)
+        XCTAssertTrue(eventually(timeout: 5) { server.connectionCount <= 1 }, "\(server.connectionCount) still open")
+        kept.removeAll()
+        XCTAssertTrue(eventually { openFileDescriptorCount() <= before + 2 })
+    }
+
     func testDisconnectCancelsHandler() throws {
         let probe = HandlerProbe()
         let (server, port) = try startServer(self, router: testRouter(probe: probe))
