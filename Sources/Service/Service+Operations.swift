@@ -28,7 +28,11 @@ extension RanksmithService {
     }
 
     func readiness(_ request: HTTPRequest) async -> HTTPResponse {
-        ready ? .json(#"{"status":"ready"}"#) : APIError.notReady("not ready: the model is loading or the server is draining").response
+        guard ready else { return APIError.notReady("not ready: the model is loading or the server is draining").response }
+        guard collections != nil else {
+            return APIError.notReady("not ready: the index failed to open: \(collectionsError ?? "")").response
+        }
+        return .json(#"{"status":"ready"}"#)
     }
 
     struct InfoResponse: Encodable {

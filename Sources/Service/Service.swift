@@ -1,6 +1,7 @@
 import Encoder
 import Foundation
 import HTTP
+import Index
 import Numerics
 import Tokenization
 
@@ -16,6 +17,10 @@ public final class RanksmithService: @unchecked Sendable {
     public let metrics = MetricsRegistry()
     let started = Date()
     private(set) var server: HTTPServer?
+    /// Collections under `<data-dir>/index`; nil if they failed to open
+    /// (then `collectionsError` says why and /ready answers 503).
+    let collections: CollectionStore?
+    let collectionsError: String?
     private let readyLock = NSLock()
     private var isReady = false
 
@@ -37,6 +42,15 @@ public final class RanksmithService: @unchecked Sendable {
             throw ServiceStartError("cannot load the embedding model: \(error)")
         }
         models = ModelRegistry(active: handle)
+        do {
+            collections = try CollectionStore(directory: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("index"))
+            collectionsError = nil
+        } catch {
+            // Serve embeddings anyway; collection endpoints and /ready say why not.
+            collections = nil
+            collectionsError = "\(error)"
+            FileHandle.standardError.write(Data("ranksmith serve: collections unavailable: \(error)\n".utf8))
+        }
         var options = Batcher.Options()
         options.maxBatchTokens = configuration.maxBatchTokens
         options.maxQueuedInputs = configuration.maxQueuedInputs
@@ -128,6 +142,14 @@ public final class RanksmithService: @unchecked Sendable {
         router.post("/rerank", data { try await $0.rerankTEI($1) })
         router.post("/v1/rerank", data { try await $0.rerankCohere($1) })
         router.post("/tokenize", data { try await $0.tokenize($1) })
+        router.put("/collections/{name}", data { try await $0.createCollection($1) })
+        router.get("/collections", data { try await $0.listCollections($1) })
+        router.get("/collections/{name}", data { try await $0.describeCollection($1) })
+        router.delete("/collections/{name}", data { try await $0.deleteCollection($1) })
+        router.post("/collections/{name}/documents", data { try await $0.upsertDocuments($1) })
+        router.get("/collections/{name}/documents/{id}", data { try await $0.getDocument($1) })
+        router.delete("/collections/{name}/documents/{id}", data { try await $0.deleteDocument($1) })
+        router.post("/search", data { try await $0.search($1) })
         return router
     }
 
