@@ -27,8 +27,9 @@ struct BertActivations {
 
 extension BertModel {
     /// Last hidden states of every token, packed, and the sequence offsets.
-    /// Runs on the calling thread; `threads` > 1 spreads attention only
-    /// (linear layers follow the BLAS thread setting).
+    /// `threads` > 1 spreads attention over (sequence, head) and linear
+    /// layers over column blocks; use it for small batches (large ones are
+    /// split across cores by `embed` instead).
     public func forward(_ batch: [Encoding], threads: Int = 1) -> (hidden: Matrix, offsets: [Int]) {
         var offsets = [0]
         offsets.reserveCapacity(batch.count + 1)
@@ -77,25 +78,29 @@ extension BertModel {
     func layerForward(_ w: BertLayerWeights, _ a: inout BertActivations, offsets: [Int], threads: Int) {
         let h = config.hiddenSize, i = config.intermediateSize, eps = config.layerNormEps
         // qkv (T, 3H) = x (T, H) · Wqkvᵀ (H, 3H) + b
-        linear(out: &a.qkv, a.x, w.qkv, w.qkvBias)
+        linear(out: &a.qkv, a.x, w.qkv, w.qkvBias, threads: threads)
         a.qkv.data.withUnsafeBufferPointer { q in
             a.context.data.withUnsafeMutableBufferPointer { ctx in
                 Attention.forward(context: ctx.baseAddress!, qkv: q.baseAddress!, offsets: offsets, hidden: h, heads: config.heads, threads: threads)
             }
         }
         // projected (T, H) = context · Woᵀ + b;  x = LN(x + projected)
-        linear(out: &a.projected, a.context, w.attentionOut, w.attentionOutBias)
+        linear(out: &a.projected, a.context, w.attentionOut, w.attentionOutBias, threads: threads)
         residualNorm(&a.x, a.projected, w.attentionNormGamma, w.attentionNormBeta, eps)
         // inner (T, I) = GELU(x · W1ᵀ + b1)
-        linear(out: &a.inner, a.x, w.ffnIn, w.ffnInBias)
+        linear(out: &a.inner, a.x, w.ffnIn, w.ffnInBias, threads: threads)
         a.inner.data.withUnsafeMutableBufferPointer { Kernels.gelu($0.baseAddress!, count: a.inner.rows * i) }
         // projected (T, H) = inner · W2ᵀ + b2;  x = LN(x + projected)
-        linear(out: &a.projected, a.inner, w.ffnOut, w.ffnOutBias)
+        linear(out: &a.projected, a.inner, w.ffnOut, w.ffnOutBias, threads: threads)
         residualNorm(&a.x, a.projected, w.outputNormGamma, w.outputNormBeta, eps)
     }
 
     /// `out (T, O) = x (T, I) · Wᵀ + bias`, W stored (O, I).
-    func linear(out: inout Matrix, _ x: Matrix, _ weight: [Float], _ bias: [Float]) {
+    ///
+    /// With `threads` > 1 the output columns are split into blocks, one
+    /// single-threaded sgemm each: for the few rows of one short input this
+    /// keeps both cores busy where BLAS's own threading would not.
+    func linear(out: inout Matrix, _ x: Matrix, _ weight: [Float], _ bias: [Float], threads: Int = 1) {
         let rows = x.rows, inDim = x.cols, outDim = out.cols
         out.data.withUnsafeMutableBufferPointer { o in
             bias.withUnsafeBufferPointer { b in
@@ -103,9 +108,25 @@ extension BertModel {
             }
             x.data.withUnsafeBufferPointer { xp in
                 weight.withUnsafeBufferPointer { wp in
-                    BLAS.sgemm(transB: true, m: rows, n: outDim, k: inDim,
-                               a: xp.baseAddress!, lda: inDim, b: wp.baseAddress!, ldb: inDim,
-                               beta: 1, c: o.baseAddress!, ldc: outDim)
+                    let blocks = threads > 1 ? min(threads, outDim / 64) : 1
+                    if blocks <= 1 {
+                        BLAS.sgemm(transB: true, m: rows, n: outDim, k: inDim,
+                                   a: xp.baseAddress!, lda: inDim, b: wp.baseAddress!, ldb: inDim,
+                                   beta: 1, c: o.baseAddress!, ldc: outDim)
+                        return
+                    }
+                    let a = UnsafeSendablePointer(xp.baseAddress!), w = UnsafeSendablePointer(wp.baseAddress!)
+                    let c = UnsafeMutableSendablePointer(o.baseAddress!)
+                    // Column blocks rounded to 16 so each stays kernel-aligned.
+                    let width = ((outDim + blocks - 1) / blocks + 15) / 16 * 16
+                    DispatchQueue.concurrentPerform(iterations: blocks) { k in
+                        let n0 = k * width, n1 = min(outDim, n0 + width)
+                        guard n1 > n0 else { return }
+                        // Rows n0..<n1 of W (O, I) are the weights of output columns n0..<n1.
+                        BLAS.sgemm(transB: true, m: rows, n: n1 - n0, k: inDim,
+                                   a: a.pointer, lda: inDim, b: w.pointer + n0 * inDim, ldb: inDim,
+                                   beta: 1, c: c.pointer + n0, ldc: outDim)
+                    }
                 }
             }
         }
