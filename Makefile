@@ -24,6 +24,7 @@ test: deps models
 	scripts/install-test-deps
 	$(SWIFT) build -c release --product ranksmith
 	$(SWIFT) test -c release --parallel --num-workers 2
+	.venv-test/bin/python -m pytest -q tests/e2e
 
 bench: build models
 	bench/run-all
