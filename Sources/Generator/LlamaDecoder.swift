@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Numerics
 
 // MARK: - Decoding loop
@@ -91,24 +96,34 @@ public final class LlamaDecoder {
         var rowOfBranch = [Int](repeating: -1, count: branchPrompts.count)
         var scores = [Float](repeating: 0, count: V)
         if options.maxTokens == 0 { for i in 0..<pairs.count { finish[i] = .maxTokens } }
+        for i in 0..<pairs.count {
+            generated[i].reserveCapacity(min(options.maxTokens, 4096))
+            bytes[i].reserveCapacity(min(options.maxTokens, 4096) * 4)
+        }
+
+        // Reused every step, so the loop allocates nothing per token.
+        var live = [Int](), group = [Int]()
+        live.reserveCapacity(pairs.count); group.reserveCapacity(pairs.count)
+        @inline(__always) func addRow(_ b: Int, _ r: inout Int) {
+            tokens[r] = next[b]; slots[r] = b; positions[r] = pos[b]; wanted[r] = r
+            rowOfBranch[b] = r; r += 1
+        }
 
         while finish.contains(where: { $0 == nil }) {
             steps += 1
             // Gather live branches (pairs in order) up to the rows one call takes.
-            var live: [Int] = []
+            live.removeAll(keepingCapacity: true)
             for i in 0..<pairs.count where finish[i] == nil { live.append(i) }
             var start = 0
             while start < live.count {
                 var r = 0
-                var group: [Int] = []
+                group.removeAll(keepingCapacity: true)
                 while start < live.count {
                     let i = live[start]
                     let need = negSlot[i] == nil ? 1 : 2
                     if r + need > rowsCap { break }
-                    for b in [posSlot[i], negSlot[i]].compactMap({ $0 }) {
-                        tokens[r] = next[b]; slots[r] = b; positions[r] = pos[b]; wanted[r] = r
-                        rowOfBranch[b] = r; r += 1
-                    }
+                    addRow(posSlot[i], &r)
+                    if let nb = negSlot[i] { addRow(nb, &r) }
                     group.append(i); start += 1
                 }
                 model.forward(s, tokens: tokens, slots: slots, positions: positions, count: r, logitRows: wanted, logitCount: r)
@@ -120,10 +135,7 @@ public final class LlamaDecoder {
                         if let nb = negSlot[i] {
                             // score = l_neg + s·(l_pos − l_neg)
                             let ln = s.logits + rowOfBranch[nb] * V
-                            Kernels.logSoftmax(out, count: V)
-                            Kernels.logSoftmax(ln, count: V)
-                            let g = options.guidanceScale
-                            for t in 0..<V { out[t] = ln[t] + g * (out[t] - ln[t]) }
+                            guidedScores(positive: out, negative: ln, count: V, scale: options.guidanceScale)
                         }
                         hook?(i, generated[i], sc)
                         let tok = samplers[i].sample(sc)
@@ -138,14 +150,15 @@ public final class LlamaDecoder {
             if ends.contains(tok) { finish[i] = .endOfGeneration; return }
             generated[i].append(tok)
             bytes[i].append(contentsOf: model.tokenizer.bpe.bytes(of: tok))
-            for b in [posSlot[i], negSlot[i]].compactMap({ $0 }) { next[b] = tok; pos[b] += 1 }
+            next[posSlot[i]] = tok; pos[posSlot[i]] += 1
+            if let nb = negSlot[i] { next[nb] = tok; pos[nb] += 1 }
             if !options.stopStrings.isEmpty, stopStringEnd(bytes[i], options.stopStrings) != nil {
                 finish[i] = .stopString
             } else if stop?(i, generated[i]) == true {
                 finish[i] = .stopCondition
             } else if generated[i].count >= options.maxTokens {
                 finish[i] = .maxTokens
-            } else if [posSlot[i], negSlot[i]].compactMap({ $0 }).contains(where: { pos[$0] >= s.contextLength }) {
+            } else if pos[posSlot[i]] >= s.contextLength || negSlot[i].map({ pos[$0] >= s.contextLength }) == true {
                 finish[i] = .contextFull
             }
         }
@@ -224,4 +237,39 @@ extension Duration {
         let (s, atto) = components
         return Double(s) + Double(atto) * 1e-18
     }
+}
+
+// MARK: - Guided scores
+
+/// `positive = l_neg + s·(l_pos − l_neg)` where `l = log_softmax(logits)`,
+/// in place (the negative row is left untouched). Vectorised: it runs once
+/// per pair per step over the whole vocabulary.
+func guidedScores(positive p: UnsafeMutablePointer<Float>, negative n: UnsafePointer<Float>, count: Int, scale s: Float) {
+    let lp = logSumExp(p, count), ln = logSumExp(n, count)
+    // l_neg + s·(l_pos − l_neg) = (1−s)·n + s·p + [s·ln − s·lp − ln]
+    let shift = s * ln - s * lp - ln
+    let a = SIMD8<Float>(repeating: 1 - s), b = SIMD8<Float>(repeating: s), c = SIMD8<Float>(repeating: shift)
+    var i = 0
+    while i + 8 <= count {
+        let vp = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
+        let vn = UnsafeRawPointer(n + i).loadUnaligned(as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(p + i).storeBytes(of: a * vn + b * vp + c, as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < count { p[i] = (1 - s) * n[i] + s * p[i] + shift; i += 1 }
+}
+
+/// `log Σ exp(x)` with SIMD exponentials.
+func logSumExp(_ x: UnsafePointer<Float>, _ count: Int) -> Float {
+    let mx = Kernels.max(x, count)
+    let m8 = SIMD8<Float>(repeating: mx)
+    var acc = SIMD8<Float>()
+    var i = 0
+    while i + 8 <= count {
+        acc += simdExp(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) - m8)
+        i += 8
+    }
+    var total = acc.sum()
+    while i < count { total += Float(exp(Double(x[i] - mx))); i += 1 }
+    return mx + Float(log(Double(total)))
 }

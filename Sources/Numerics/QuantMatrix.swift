@@ -1,4 +1,9 @@
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 // MARK: - Quantised matrices
 //
@@ -100,8 +105,9 @@ public final class QuantizedActivations: @unchecked Sendable {
 
 /// Threading for quantised matrix products.
 public enum QuantMatmul {
-    /// Threads a product may use (≥ 1). Set once at start-up.
-    nonisolated(unsafe) public static var threads: Int = 1
+    /// Threads a product may use (≥ 1); defaults to the online cores. Set
+    /// once at start-up.
+    nonisolated(unsafe) public static var threads: Int = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
 
     /// `y (n, w.rows) = x (n, w.cols) · wᵀ` where `x` was handed to
     /// `acts.prepare`; row `i` of `y` starts at `y + i · ldy`.
