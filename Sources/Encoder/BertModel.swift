@@ -160,24 +160,27 @@ public final class BertModel: Sendable {
     /// Relevance logits of a cross-encoder (`BertForSequenceClassification`)
     /// for (query, document) pairs: the first label's logit per pair.
     public func crossScores(query: String, documents: [String]) -> [Float] {
+        crossScores(encodings: documents.map { tokenizer.encodePair(query, $0, maxLength: maxSequenceLength) })
+    }
+
+    /// Cross-encoder logits for already encoded pairs:
+    /// `classifier(tanh(pooler · h_[CLS] + b))`, first label.
+    public func crossScores(encodings batch: [Encoding]) -> [Float] {
         precondition(isCrossEncoder, "crossScores needs a cross-encoder folder")
-        let batch = documents.map { tokenizer.encodePair(query, $0, maxLength: maxSequenceLength) }
         let (hidden, offsets) = forward(batch)
         let h = config.hiddenSize
         let (pw, pb) = weights.pooler!
         let (cw, cb) = weights.classifier!
-        var scores = [Float](repeating: 0, count: documents.count)
+        var scores = [Float](repeating: 0, count: batch.count)
         var pooled = [Float](repeating: 0, count: h)
-        for s in 0..<documents.count {
-            // BERT pooler: tanh(W · h_CLS + b), then the classifier.
-            for o in 0..<h {
-                var acc = pb[o]
-                for c in 0..<h { acc += pw[o * h + c] * hidden.data[offsets[s] * h + c] }
-                pooled[o] = tanh(acc)
+        hidden.data.withUnsafeBufferPointer { hp in
+            for s in 0..<batch.count {
+                let cls = hp.baseAddress! + offsets[s] * h
+                for o in 0..<h {
+                    pooled[o] = tanh(pb[o] + pw.withUnsafeBufferPointer { Kernels.dot($0.baseAddress! + o * h, cls, h) })
+                }
+                scores[s] = cb[0] + cw.withUnsafeBufferPointer { w in pooled.withUnsafeBufferPointer { Kernels.dot(w.baseAddress!, $0.baseAddress!, h) } }
             }
-            var logit = cb[0]
-            for c in 0..<h { logit += cw[c] * pooled[c] }
-            scores[s] = logit
         }
         return scores
     }
