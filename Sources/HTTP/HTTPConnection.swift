@@ -81,15 +81,20 @@ final class HTTPConnection: @unchecked Sendable {
                 pauseReading()
                 break
             }
+            var filled = false
             let result = input.readInto(minimumSpace: HTTPConnection.readChunk) { space -> (TransportResult, Int) in
                 let result = transport.read(into: space)
-                if case .bytes(let count) = result { return (result, count) }
-                return (result, 0)
+                guard case .bytes(let count) = result else { return (result, 0) }
+                filled = count == space.count
+                return (result, count)
             }
             switch result {
             case .bytes(let count):
                 received = true
                 total += count
+                // A short read drained the socket: skip the read that would
+                // only say EAGAIN (one syscall less per request).
+                if !filled && transport.shortReadMeansDrained { break }
                 if total >= 1 << 20 {
                     // Fairness: let other connections on this queue run. TLS may
                     // hold decrypted bytes the socket won't signal, so come back.

@@ -91,6 +91,8 @@ final class TLSTransport: Transport {
         SSL_free(ssl)
     }
 
+    var shortReadMeansDrained: Bool { false }
+
     // MARK: - Helpers
 
     /// Advances the handshake; nil once it is complete.

@@ -29,6 +29,9 @@ protocol Transport: AnyObject {
     func shutdownOutput()
     /// Releases what the transport holds (the socket is closed by the caller).
     func release()
+    /// Whether a read that filled less than the buffer proves the socket is
+    /// drained for now (true for plain TCP; TLS may hold decrypted bytes).
+    var shortReadMeansDrained: Bool { get }
 }
 
 // MARK: - PlainTransport
@@ -69,4 +72,6 @@ final class PlainTransport: Transport {
     }
 
     func release() {}
+
+    var shortReadMeansDrained: Bool { true }
 }
