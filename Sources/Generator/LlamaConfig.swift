@@ -60,7 +60,11 @@ public struct LlamaConfig: Sendable, Equatable {
         ropeDim = file.metadata["\(arch).rope.dimension_count"]?.int ?? headDim
         rmsEps = Float(file.metadata["\(arch).attention.layer_norm_rms_epsilon"]?.double ?? 1e-5)
         ropeStyle = arch == "qwen2" ? .halves : .adjacent
-        if case let .strings(tokens)? = file.metadata["tokenizer.ggml.tokens"] {
+        // The embedding's rows are the vocabulary the network scores; some
+        // models (Qwen2) pad it past the tokenizer's last id.
+        if let embd = file.tensors["token_embd.weight"], embd.shape.count == 2 {
+            vocabSize = embd.shape[1]
+        } else if case let .strings(tokens)? = file.metadata["tokenizer.ggml.tokens"] {
             vocabSize = tokens.count
         } else {
             vocabSize = try file.int("\(arch).vocab_size")

@@ -46,7 +46,7 @@ public final class LlamaModel: @unchecked Sendable {
         weights = try LlamaWeights(file: file, config: config)
         tokenizer = try TextTokenizer(file: file)
         chatTemplateSource = file.metadata["tokenizer.chat_template"]?.string
-        guard tokenizer.bpe.count == config.vocabSize else {
+        guard tokenizer.bpe.count <= config.vocabSize else {
             throw GGUFError.invalid("vocabulary has \(tokenizer.bpe.count) tokens, model expects \(config.vocabSize)")
         }
     }

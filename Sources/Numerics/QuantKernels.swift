@@ -189,7 +189,7 @@ public enum QuantKernels {
             let p16 = unsigned
                 ? _mm256_maddubs_epi16(wAbs, x)
                 : _mm256_maddubs_epi16(wAbs, _mm256_sign_epi8(x, wSigned))
-            let dx = unsafeBitCast(d8.pointee, to: __m256.self)
+            let dx = d8.pointee
             return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones)), dx)
         }
 
@@ -248,7 +248,7 @@ public enum QuantKernels {
             let v2 = _mm256_loadu_ps(p + 16), v3 = _mm256_loadu_ps(p + 24)
             var m = _mm256_max_ps(_mm256_andnot_ps(signBit, v0), _mm256_andnot_ps(signBit, v1))
             m = _mm256_max_ps(m, _mm256_max_ps(_mm256_andnot_ps(signBit, v2), _mm256_andnot_ps(signBit, v3)))
-            let amax = unsafeBitCast(m, to: SIMD8<Float>.self).max()
+            let amax = m.max()
             // Scales are stored as f16 in llama.cpp's Q8 blocks; round them the same way.
             let d = Float(Float16(amax / 127))
             let id = _mm256_set1_ps(d != 0 ? 127 / amax : 0)
@@ -264,7 +264,7 @@ public enum QuantKernels {
     }
 
     @inline(__always) static func hsum(_ v: __m256) -> Float {
-        unsafeBitCast(v, to: SIMD8<Float>.self).sum()
+        v.sum()
     }
     #endif
 }
