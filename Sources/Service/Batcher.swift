@@ -107,13 +107,13 @@ public final class Batcher: @unchecked Sendable {
     public func stop() {
         condition.lock()
         stopped = true
-        let pending = queue[head...].map(\.job)
+        var pending: [Job] = []
+        var seen = Set<ObjectIdentifier>()
+        for item in queue[head...] where seen.insert(ObjectIdentifier(item.job)).inserted { pending.append(item.job) }
         queue.removeAll(); head = 0
         condition.broadcast()
         condition.unlock()
-        for job in Set(pending.map(ObjectIdentifier.init)).compactMap({ id in pending.first { ObjectIdentifier($0) == id } }) {
-            finish(job, .failure(BatcherError.stopped))
-        }
+        for job in pending { finish(job, .failure(BatcherError.stopped)) }
     }
 
     /// Embeds `encodings` with `model` (unnormalised rows, input order).
