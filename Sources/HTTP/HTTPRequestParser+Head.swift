@@ -94,7 +94,9 @@ extension HTTPRequestParser {
         } else if let length = facts.contentLength {
             if length > limits.maxBodyBytes { return .failure(.bodyTooLarge) }
             framing = length > 0 ? .length(length) : .none
-        } else if method == "POST" || method == "PUT" || method == "PATCH" {
+        } else if method == "POST" {
+            // Only POST needs a body on every endpoint; a PUT or DELETE without
+            // framing has an empty body (RFC 9112 §6.3), as `curl -X PUT` sends it.
             return .failure(.lengthRequired)
         }
 
