@@ -69,6 +69,13 @@ struct BEIRSet {
     /// query id → document id → graded gain.
     var qrels: [String: [String: Double]] = [:]
 
+    /// An `_id` as a string (some collections write numbers).
+    static func identifier(_ value: Any?) -> String? {
+        if let s = value as? String { return s }
+        if let n = value as? NSNumber { return n.stringValue }
+        return nil
+    }
+
     init(directory: URL) throws {
         func lines(_ name: String) throws -> [Data] {
             let url = directory.appendingPathComponent(name)
@@ -85,14 +92,14 @@ struct BEIRSet {
             }
         }
         for o in try objects("corpus.jsonl") {
-            guard let id = o["_id"] as? String else { throw ValidationError("corpus.jsonl: a document lacks a string _id") }
+            guard let id = Self.identifier(o["_id"]) else { throw ValidationError("corpus.jsonl: a document lacks an _id") }
             let title = (o["title"] as? String) ?? ""
             let text = (o["text"] as? String) ?? ""
             // BEIR's convention for sentence-transformers models: title, space, text.
             documents.append(Text(id: id, text: title.isEmpty ? text : (text.isEmpty ? title : title + " " + text)))
         }
         for o in try objects("queries.jsonl") {
-            guard let id = o["_id"] as? String, let text = o["text"] as? String else {
+            guard let id = Self.identifier(o["_id"]), let text = o["text"] as? String else {
                 throw ValidationError("queries.jsonl: a query lacks _id or text")
             }
             queries.append(Text(id: id, text: text))
