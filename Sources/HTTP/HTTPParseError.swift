@@ -38,7 +38,8 @@ public enum HTTPParseError: Error, Equatable, Sendable {
     case unsupportedTransferEncoding
     /// `Transfer-Encoding` that is empty, repeats `chunked`, or comes with HTTP/1.0.
     case invalidTransferEncoding
-    /// A POST, PUT or PATCH without `Content-Length` or `Transfer-Encoding`.
+    /// A POST without `Content-Length` or `Transfer-Encoding` (other methods
+    /// without framing have an empty body).
     case lengthRequired
     /// The body exceeds `maxBodyBytes`.
     case bodyTooLarge

@@ -151,7 +151,9 @@ final class ServerCore: @unchecked Sendable {
                              started: Clock.now(), requestBytes: 0, remote: remote, forwardedFor: nil)
         encoded.head.append(contentsOf: "Retry-After: 1\r\nConnection: close\r\n\r\n".utf8)
         let bytes = encoded.head + encoded.body
-        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+        _ = bytes.withUnsafeBytes { raw in
+            try? SystemCall.nonBlocking("send") { send(fd, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+        }
         _ = Glibc.shutdown(fd, Int32(SHUT_WR))
     }
 
