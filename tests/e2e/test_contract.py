@@ -143,7 +143,7 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(server, openapi, impl
             "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
                         "response_schema_conformance,response_headers_conformance",
             "--max-examples", "15", "--max-time", str(SCHEMATHESIS_SECONDS), "--seed", "20261129",
-            "--workers", "2", "--request-timeout", "20", "--no-shrink",
+            "--workers", "1", "--request-timeout", "20", "--no-shrink",
             "--suppress-health-check", "all",
             "--report", "ndjson", "--report-dir", str(tmp_path)]
     for method, path in sorted(implemented):  # operations the server routes
