@@ -20,7 +20,7 @@ public struct STSPairs: Sendable {
         for (n, line) in data.split(separator: UInt8(ascii: "\n")).enumerated() where !line.isEmpty {
             guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
                   let s1 = object["sentence1"] as? String, let s2 = object["sentence2"] as? String,
-                  let score = (object["score"] as? NSNumber)?.doubleValue
+                  let score = (object["score"] as? NSNumber)?.doubleValue ?? (object["score"] as? String).flatMap(Double.init)
             else { throw EncoderError.badInput("\(path):\(n + 1): expected an object with sentence1, sentence2 and a numeric score") }
             first.append(s1); second.append(s2); scores.append(score)
         }
