@@ -30,6 +30,7 @@ extension Ranksmith {
     static var allSubcommands: [ParsableCommand.Type] {
         [
             EmbedCommand.self,
+            RerankCommand.self,
             EvalCommand.self,
             BenchCommand.self,
             BenchIndexCommand.self,

@@ -100,3 +100,16 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(e2.contains("/proc/forbidden"), e2)
     }
 }
+
+extension CLITests {
+    func testRerankOrdersLinesBestFirst() throws {
+        let input = try temp().appendingPathComponent("candidates.txt")
+        try "Cheese is made from milk.\nParis is the capital of France.\nBerlin is in Germany.\n".write(to: input, atomically: true, encoding: .utf8)
+        let (status, out, err) = try run(["rerank", "--model", ServiceTestCase.modelPath, "--query", "capital of France", "--input", input.path, "--top-n", "2"])
+        XCTAssertEqual(status, 0, err)
+        let rows = out.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        XCTAssertEqual(rows.count, 2)
+        XCTAssertEqual(rows.first?["index"] as? Int, 1)
+        XCTAssertGreaterThan((rows[0]["score"] as? NSNumber)?.doubleValue ?? 0, (rows[1]["score"] as? NSNumber)?.doubleValue ?? 1)
+    }
+}
