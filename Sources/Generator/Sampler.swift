@@ -16,6 +16,7 @@ public struct Sampler {
     private var rng: SplitMix64
     private var candidates: [Int32]
     private var probs: [Float]
+    private var order: [Int]
 
     /// A sampler for vocabularies of `vocabSize` tokens.
     public init(options: SamplingOptions, vocabSize: Int) {
@@ -23,6 +24,7 @@ public struct Sampler {
         rng = SplitMix64(seed: options.seed)
         candidates = [Int32](repeating: 0, count: vocabSize)
         probs = [Float](repeating: 0, count: vocabSize)
+        order = [Int](repeating: 0, count: vocabSize)
     }
 
     /// Index of the largest score (the first one on ties), or -1 when every
@@ -47,24 +49,31 @@ public struct Sampler {
             let p = expf((scores[i] - mx) * inv)
             if p > 1e-7 { probs[m] = p; candidates[m] = Int32(i); m += 1; total += p }
         }
-        // Sort the candidates by probability, best first.
-        var order = Array(0..<m)
-        order.sort { probs[$0] > probs[$1] || (probs[$0] == probs[$1] && candidates[$0] < candidates[$1]) }
+        // Sort the candidates by probability, best first (in the preallocated buffer).
+        for j in 0..<m { order[j] = j }
+        probs.withUnsafeBufferPointer { pr in
+            candidates.withUnsafeBufferPointer { cand in
+                order.withUnsafeMutableBufferPointer { o in
+                    var slice = UnsafeMutableBufferPointer(rebasing: o[0..<m])
+                    slice.sort { pr[$0] > pr[$1] || (pr[$0] == pr[$1] && cand[$0] < cand[$1]) }
+                }
+            }
+        }
         var keep = m
         if options.topK > 0 { keep = min(keep, options.topK) }
         if options.topP < 1 {
             var acc: Float = 0
-            for (rank, j) in order.prefix(keep).enumerated() {
-                acc += probs[j] / total
+            for rank in 0..<keep {
+                acc += probs[order[rank]] / total
                 if acc >= options.topP { keep = rank + 1; break }
             }
         }
         var kept: Float = 0
-        for j in order.prefix(keep) { kept += probs[j] }
+        for rank in 0..<keep { kept += probs[order[rank]] }
         var r = Float(rng.nextUnit()) * kept
-        for j in order.prefix(keep) {
-            r -= probs[j]
-            if r <= 0 { return candidates[j] }
+        for rank in 0..<keep {
+            r -= probs[order[rank]]
+            if r <= 0 { return candidates[order[rank]] }
         }
         return candidates[order[keep - 1]]
     }
