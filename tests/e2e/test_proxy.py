@@ -226,5 +226,7 @@ def test_sigterm_during_load_fails_no_request(proxy, upstreams):
     assert len(results) == total, f"only {len(results)} of {total} requests ran before the time bound"
     assert not failed, f"{len(failed)} failed: {failed[:5]}"
     assert code == 0, f"instance a exited {code} after SIGTERM: {a.stderr()[-500:]}"
-    # b served the tail of the load.
+    # Both instances took part: a until its drain, b through the end.
+    served = {s.log_path.stem: sum(1 for l in s.access_log() if l["path"] in ("/embed", "/info")) for s in (a, b)}
+    assert served["a"] > 0 and served["b"] > 0, served
     assert requests.get(proxy.url + "/health", timeout=5).status_code == 200
