@@ -73,7 +73,7 @@ struct GenerateCommand: ParsableCommand {
         do {
             llm = try LlamaModel(path: model)
         } catch {
-            throw ValidationError("cannot load \(model): \(error)")
+            throw GenerateFailure(message: "cannot load \(model): \(error)")
         }
         func tokens(_ text: String) throws -> [Int32] {
             if raw { return llm.tokenizer.encode(text, parseSpecial: false) }
@@ -126,4 +126,10 @@ struct GenerateCommand: ParsableCommand {
         let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
         FileHandle.standardOutput.write(data + Data("\n".utf8))
     }
+}
+
+/// A failure that is not a usage mistake: printed without the usage text.
+struct GenerateFailure: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
 }
