@@ -112,7 +112,7 @@ final class HNSWGraph {
     }
 
     @inline(__always) private func sim(_ q: UnsafePointer<Float>, _ node: Int32) -> Float {
-        Kernels.dot(q, vectors.row(Int(node)), vectors.dimensions)
+        InnerProduct.dot(q, vectors.row(Int(node)), vectors.dimensions)
     }
 
     // MARK: Insertion
@@ -203,7 +203,7 @@ final class HNSWGraph {
             if kept.count >= limit { break }
             let cv = vbase + Int(c.slot) * d
             var good = true
-            for k in kept where Kernels.dot(cv, vbase + Int(k.slot) * d, d) > c.score {
+            for k in kept where InnerProduct.dot(cv, vbase + Int(k.slot) * d, d) > c.score {
                 good = false
                 break
             }
@@ -233,7 +233,7 @@ final class HNSWGraph {
                 let ov = vbase + Int(other) * d
                 var cands = [Scored(score: c.score, slot: node)]
                 cands.reserveCapacity(count + 1)
-                for i in 0..<count { cands.append(Scored(score: Kernels.dot(ov, vbase + Int(list[1 + i]) * d, d), slot: list[1 + i])) }
+                for i in 0..<count { cands.append(Scored(score: InnerProduct.dot(ov, vbase + Int(list[1 + i]) * d, d), slot: list[1 + i])) }
                 cands.sort { $0.score > $1.score }
                 let kept = selectNeighbors(cands, max: limit)
                 list[0] = Int32(kept.count)
@@ -260,7 +260,7 @@ final class HNSWGraph {
             var bestNode = cur, bestSim = curSim
             for i in 0..<n {
                 let v = list[1 + i]
-                let s = Kernels.dot(q, vbase + Int(v) * d, d)
+                let s = InnerProduct.dot(q, vbase + Int(v) * d, d)
                 if s > bestSim { bestSim = s; bestNode = v }
             }
             if locking { locks.unlock(cur) }
@@ -284,7 +284,7 @@ final class HNSWGraph {
         let marks = visited.marks, tag = visited.tag
         let d = vectors.dimensions, vbase = vectors.base
         let l0 = level0, up = upper, stride0 = 1 + m0, strideUp = 1 + m
-        let s0 = Kernels.dot(q, vbase + Int(entry) * d, d)
+        let s0 = InnerProduct.dot(q, vbase + Int(entry) * d, d)
         marks[Int(entry)] = tag
         candidates.push(Scored(score: s0, slot: entry))
         if accept == nil || accept!(entry) { results.push(Scored(score: s0, slot: entry)) }
@@ -304,7 +304,7 @@ final class HNSWGraph {
                 let v = scratch[i]
                 if marks[Int(v)] == tag { continue }
                 marks[Int(v)] = tag
-                let s = Kernels.dot(q, vbase + Int(v) * d, d)
+                let s = InnerProduct.dot(q, vbase + Int(v) * d, d)
                 if results.count < ef || s > worst {
                     candidates.push(Scored(score: s, slot: v))
                     if accept == nil || accept!(v) {

@@ -83,3 +83,35 @@ enum VectorCheck {
         return out
     }
 }
+
+// MARK: - Inner product for graph search
+
+enum InnerProduct {
+    /// `a · b` over `d` floats with four independent accumulators, so the
+    /// FMA chain is not latency-bound; inlined into the graph's hot loops.
+    @inline(__always)
+    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ d: Int) -> Float {
+        typealias F8 = SIMD8<Float>
+        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+        var s0 = F8(repeating: 0), s1 = F8(repeating: 0), s2 = F8(repeating: 0), s3 = F8(repeating: 0)
+        var i = 0
+        while i + 32 <= d {
+            let o = i * 4
+            s0 = s0.addingProduct(ra.loadUnaligned(fromByteOffset: o, as: F8.self), rb.loadUnaligned(fromByteOffset: o, as: F8.self))
+            s1 = s1.addingProduct(ra.loadUnaligned(fromByteOffset: o + 32, as: F8.self), rb.loadUnaligned(fromByteOffset: o + 32, as: F8.self))
+            s2 = s2.addingProduct(ra.loadUnaligned(fromByteOffset: o + 64, as: F8.self), rb.loadUnaligned(fromByteOffset: o + 64, as: F8.self))
+            s3 = s3.addingProduct(ra.loadUnaligned(fromByteOffset: o + 96, as: F8.self), rb.loadUnaligned(fromByteOffset: o + 96, as: F8.self))
+            i += 32
+        }
+        while i + 8 <= d {
+            s0 = s0.addingProduct(ra.loadUnaligned(fromByteOffset: i * 4, as: F8.self), rb.loadUnaligned(fromByteOffset: i * 4, as: F8.self))
+            i += 8
+        }
+        var s = ((s0 + s1) + (s2 + s3)).sum()
+        while i < d {
+            s += a[i] * b[i]
+            i += 1
+        }
+        return s
+    }
+}
