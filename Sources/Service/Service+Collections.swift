@@ -91,9 +91,9 @@ extension RanksmithService {
         }
         let handle = models.active
         let store = try collectionStore()
+        // The new collection's own info: a concurrent DELETE cannot turn this PUT into a 404.
         let info = try indexCall {
-            try store.create(name: name, dimensions: handle.model.dimensions, modelVersion: handle.version, settings: settings)
-            return try store.info(name: name)
+            try store.create(name: name, dimensions: handle.model.dimensions, modelVersion: handle.version, settings: settings).info
         }
         return .json(JSONWriter.encode(CollectionOut(info)), status: 201)
     }
