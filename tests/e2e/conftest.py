@@ -206,9 +206,11 @@ class Nginx:
         self.url = f"http://127.0.0.1:{self.port}"
         self.conf = self.prefix / "nginx.conf"
         self.conf.write_text(render_nginx_conf(self.port, upstream_ports, self.prefix))
-        subprocess.run([NGINX, "-t", "-q", "-p", str(self.prefix), "-c", str(self.conf)], check=True,
-                       capture_output=True)
-        self.proc = subprocess.Popen([NGINX, "-p", str(self.prefix), "-c", str(self.conf), "-g", "daemon off;"],
+        # -e: the start-up error log too, so an unprivileged nginx never
+        # touches /var/log/nginx.
+        base = [NGINX, "-e", str(self.prefix / "error.log"), "-p", str(self.prefix), "-c", str(self.conf)]
+        subprocess.run([*base, "-t", "-q"], check=True, capture_output=True)
+        self.proc = subprocess.Popen([*base, "-g", "daemon off;"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
