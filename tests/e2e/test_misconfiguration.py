@@ -74,6 +74,12 @@ def test_tls_cert_without_key(tmp_path):
     assert any("--tls-key" in l for l in lines), lines
 
 
+@pytest.mark.xfail(reason="argument-parser errors print the usage lines after the message", strict=False)
+def test_tls_cert_without_key_is_one_line(tmp_path):
+    code, lines = serve(tmp_path, "--tls-cert", str(tmp_path / "x.crt"))
+    assert_one_line(code, lines, "--tls-key")
+
+
 def test_port_in_use(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
