@@ -85,18 +85,24 @@ extension HTTPRequestParser {
 
     /// Looks for the CRLF ending a line of at most `limit` bytes starting at
     /// `start`. Decided by byte position only, so pieces and whole agree.
-    private func scanLine(_ p: UnsafeBufferPointer<UInt8>, from start: Int, limit: Int) -> LineScan {
+    /// Resumes where the previous call for the same line stopped, so a line
+    /// trickling in byte by byte costs linear, not quadratic, time.
+    private mutating func scanLine(_ p: UnsafeBufferPointer<UInt8>, from start: Int, limit: Int) -> LineScan {
         let stop = min(p.count, start + max(0, limit) + 1)
-        var index = start
+        var index = max(start, lineScanResume)
         while index < stop {
             let byte = p[index]
             if byte == ASCII.lf { return .invalid }
             if byte == ASCII.cr {
-                guard index + 1 < p.count else { return .incomplete }
+                guard index + 1 < p.count else {
+                    lineScanResume = index
+                    return .incomplete
+                }
                 return p[index + 1] == ASCII.lf ? .found(index) : .invalid
             }
             index += 1
         }
+        lineScanResume = index
         return index - start > max(0, limit) ? .tooLong : .incomplete
     }
 

@@ -110,6 +110,10 @@ public struct HTTPRequestParser: Sendable {
     var chunkPhase = ChunkPhase.size
     var chunkedBody: [UInt8] = []
     var trailerBytes = 0
+    /// Where scanning the current chunk-size or trailer line resumes (no CR
+    /// or LF before it); lines start at `chunkCursor`, so a stale value from
+    /// an earlier line is always below it and ignored.
+    var lineScanResume = 0
     /// Sticky failure.
     var failure: HTTPParseError?
 
