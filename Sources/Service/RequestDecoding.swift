@@ -40,6 +40,12 @@ enum RequestDecoding {
         } catch let DecodingError.valueNotFound(expected, context) {
             throw APIError.invalidField(path(context.codingPath), "expected \(describe(expected)), got null")
         } catch let DecodingError.dataCorrupted(context) {
+            // The syntax was checked above, so a complaint about the data
+            // itself with no field is a number the decoder cannot hold.
+            if context.codingPath.isEmpty {
+                throw APIError(status: 422, code: "invalid_field",
+                               message: "a number is out of range: integers must fit in 64 bits and floats in 32")
+            }
             throw APIError.invalidField(path(context.codingPath), context.debugDescription)
         } catch {
             throw APIError(status: 422, code: "invalid_body", message: "\(error)")

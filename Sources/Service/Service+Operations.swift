@@ -23,11 +23,7 @@ extension RanksmithService {
         metrics.gauge("process_resident_memory_bytes", help: "Resident memory of the process.") { processResidentBytes() }
     }
 
-    func health(_ request: HTTPRequest) async -> HTTPResponse {
-        .json(#"{"status":"ok"}"#)
-    }
-
-    func readiness(_ request: HTTPRequest) async -> HTTPResponse {
+    func readiness(_ request: HTTPRequest) -> HTTPResponse {
         guard ready else { return APIError.notReady("not ready: the model is loading or the server is draining").response }
         guard collections != nil else {
             return APIError.notReady("not ready: the index failed to open: \(collectionsError ?? "")").response
@@ -94,6 +90,9 @@ extension RanksmithService {
         guard !texts.isEmpty else { throw APIError.invalidField("inputs", "must not be empty") }
         guard texts.count <= configuration.maxInputsPerRequest else {
             throw APIError.invalidField("inputs", "has \(texts.count) texts; at most \(configuration.maxInputsPerRequest) per request")
+        }
+        if let i = texts.firstIndex(where: \.isEmpty) {
+            throw APIError.invalidField(texts.count == 1 ? "inputs" : "inputs[\(i)]", "must not be an empty string")
         }
         let model = models.active.model
         let special = body.add_special_tokens ?? true

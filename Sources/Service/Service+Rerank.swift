@@ -76,11 +76,13 @@ extension RanksmithService {
     /// A document: a plain string or `{"text": "…"}`.
     struct RerankDocument: Decodable {
         var text: String
+        private enum Keys: String, CodingKey { case text }
         init(from decoder: Decoder) throws {
             let container = try decoder.singleValueContainer()
             if let s = try? container.decode(String.self) {
                 text = s
-            } else if let object = try? container.decode([String: String].self), let t = object["text"] {
+            } else if let object = try? decoder.container(keyedBy: Keys.self), let t = try? object.decode(String.self, forKey: .text) {
+                // Other members (ids, titles, …) are allowed and ignored.
                 text = t
             } else {
                 throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "expected a string or an object with a \"text\" string"))

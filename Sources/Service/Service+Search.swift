@@ -11,13 +11,14 @@ extension RanksmithService {
     struct RerankOption: Decodable {
         var enabled: Bool
         var candidates: Int?
+        private enum Keys: String, CodingKey { case candidates }
         init(from decoder: Decoder) throws {
             let c = try decoder.singleValueContainer()
             if let b = try? c.decode(Bool.self) {
                 enabled = b
-            } else if let o = try? c.decode([String: Int].self) {
+            } else if let o = try? decoder.container(keyedBy: Keys.self) {
                 enabled = true
-                candidates = o["candidates"]
+                candidates = try o.decodeIfPresent(Int.self, forKey: .candidates)
             } else {
                 throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "expected true, false or {\"candidates\": n}"))
             }

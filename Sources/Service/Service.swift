@@ -60,10 +60,15 @@ public final class RanksmithService: @unchecked Sendable {
     }
 
     static func prepareDataDirectory(_ path: String) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue {
+            throw ServiceStartError("data directory \(path) is a file, not a directory: pass --data-dir DIR")
+        }
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         } catch {
-            throw ServiceStartError("data directory \(path) cannot be created: \(error.localizedDescription)")
+            let reason = (error as NSError).userInfo[NSUnderlyingErrorKey].map { "\($0)" } ?? "a parent is not a writable directory"
+            throw ServiceStartError("data directory \(path) cannot be created (\(reason)): fix the path or its permissions, or pass --data-dir DIR")
         }
         let probe = URL(fileURLWithPath: path).appendingPathComponent(".write-test-\(getpid())")
         guard FileManager.default.createFile(atPath: probe.path, contents: Data("ok".utf8)) else {
@@ -97,6 +102,9 @@ public final class RanksmithService: @unchecked Sendable {
         let port: Int
         do {
             port = try server.start()
+        } catch HTTPServerError.tls(let message) {
+            batcher.stop()
+            throw ServiceStartError("TLS setup failed: \(message); check --tls-cert and --tls-key")
         } catch {
             batcher.stop()
             throw ServiceStartError("cannot listen on \(configuration.host):\(configuration.port): \(error)")
@@ -133,8 +141,9 @@ public final class RanksmithService: @unchecked Sendable {
 
     func makeRouter() -> Router {
         var router = Router()
-        router.get("/health") { [unowned self] in await self.health($0) }
-        router.get("/ready") { [unowned self] in await self.readiness($0) }
+        // Cheap probes answer on the connection's own queue (no task hop).
+        router.addImmediate("GET", "/health") { _ in .json(#"{"status":"ok"}"#) }
+        router.addImmediate("GET", "/ready") { [unowned self] in self.readiness($0) }
         router.get("/info") { [unowned self] in await self.info($0) }
         router.get("/metrics") { [unowned self] in await self.metricsText($0) }
         router.post("/embed", data { try await $0.embedTEI($1) })

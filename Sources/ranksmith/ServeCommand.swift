@@ -80,7 +80,7 @@ struct ServeCommand: AsyncParsableCommand {
         c.http.timeouts.idle = idleTimeout
         c.http.timeouts.drain = drainTimeout
         guard (tlsCert == nil) == (tlsKey == nil) else {
-            throw ValidationError("--tls-cert and --tls-key go together: give both or neither")
+            throw ServiceStartError("--tls-cert and --tls-key go together: give both or neither")
         }
         c.http.tlsCertificatePath = tlsCert
         c.http.tlsKeyPath = tlsKey
@@ -94,8 +94,6 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             service = try RanksmithService(configuration: try makeConfiguration())
             port = try service.start()
-        } catch let error as ValidationError {
-            throw error
         } catch {
             FileHandle.standardError.write(Data("ranksmith serve: \(error)\n".utf8))
             throw ExitCode(2)

@@ -104,3 +104,20 @@ final class RerankAndBatchingTests: ServiceTestCase {
         XCTAssertEqual((r.json as? [Any])?.count, 300)
     }
 }
+
+extension RerankAndBatchingTests {
+    func testLenientWhereTheSpecIsAndClearWhereItIsNot() throws {
+        try startService()
+        // Extra members of a document object are allowed (ids, titles…).
+        let extra = try client.post("/v1/rerank", json: ["query": "q", "documents": [["text": "a", "id": 7, "extra": ["x": NSNull()]]]] as [String: Any])
+        XCTAssertEqual(extra.status, 200, extra.text)
+        // A number no integer can hold names the problem, not "invalid JSON".
+        let huge = try client.request("POST", "/rerank", body: Data(#"{"query":"q","texts":["a"],"top_n":930141794550635452877525953282048}"#.utf8))
+        XCTAssertEqual(huge.status, 422)
+        XCTAssertTrue(huge.errorMessage?.contains("out of range") == true, huge.text)
+        // /tokenize refuses empty strings as /embed does.
+        let empty = try client.post("/tokenize", json: ["inputs": ["", "a"]])
+        XCTAssertEqual(empty.status, 422)
+        XCTAssertTrue(empty.errorMessage?.contains("inputs[0]") == true, empty.text)
+    }
+}

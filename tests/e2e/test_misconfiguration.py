@@ -74,7 +74,6 @@ def test_tls_cert_without_key(tmp_path):
     assert any("--tls-key" in l for l in lines), lines
 
 
-@pytest.mark.xfail(reason="argument-parser errors print the usage lines after the message", strict=False)
 def test_tls_cert_without_key_is_one_line(tmp_path):
     code, lines = serve(tmp_path, "--tls-cert", str(tmp_path / "x.crt"))
     assert_one_line(code, lines, "--tls-key")
