@@ -62,11 +62,20 @@ final class RerankAndBatchingTests: ServiceTestCase {
         let texts = (0..<48).map { "Sentence number \($0) about \(["cats", "stocks", "rain", "music"][$0 % 4])." }
         var results = [[Float]](repeating: [], count: texts.count)
         let lock = NSLock()
-        DispatchQueue.concurrentPerform(iterations: texts.count) { i in
-            let r = try? client.post("/embed", json: ["inputs": texts[i]])
-            let v = floats((r?.json as? [Any])?.first)
-            lock.lock(); results[i] = v; lock.unlock()
+        // One thread per request, so that all 48 are in flight at once
+        // (a thread pool sized to the cores would send them two by two).
+        let done = DispatchGroup()
+        let client = self.client!
+        for i in texts.indices {
+            done.enter()
+            Thread {
+                let r = try? client.post("/embed", json: ["inputs": texts[i]])
+                let v = self.floats((r?.json as? [Any])?.first)
+                lock.lock(); results[i] = v; lock.unlock()
+                done.leave()
+            }.start()
         }
+        done.wait()
         let reference = try XCTUnwrap(Self.referenceModel).embed(texts).vectors
         for i in texts.indices {
             XCTAssertEqual(results[i].count, 384, "request \(i) failed")
