@@ -6,6 +6,7 @@ real flag; docs/operations.md lists every flag."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
@@ -184,8 +185,12 @@ def stage_instructions(stage: int) -> list[tuple[str, str]]:
 
 
 def make_commands(target: str) -> list[str]:
-    out = subprocess.run(["make", "-n", "-B", target], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout
-    return [l.strip() for l in out.splitlines() if l.strip()]
+    # Under `make test` this runs inside make: drop the parent's make
+    # variables and the "Entering directory" lines a sub-make prints.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")}
+    out = subprocess.run(["make", "--no-print-directory", "-n", "-B", target], cwd=ROOT, capture_output=True,
+                         text=True, timeout=30, env=env).stdout
+    return [l.strip() for l in out.splitlines() if l.strip() and not l.startswith("make[")]
 
 
 def test_build_stage_runs_the_makefile_commands():
