@@ -23,7 +23,7 @@ serve: build models
 test: deps models
 	scripts/install-test-deps
 	$(SWIFT) build -c release --product ranksmith
-	$(SWIFT) test -c release --parallel --num-workers 2
+	$(SWIFT) test -c release
 	.venv-test/bin/python -m pytest -q tests/e2e
 
 bench: build models
