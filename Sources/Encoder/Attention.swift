@@ -30,7 +30,9 @@ public enum Attention {
         guard tasks > 0 else { return }
         let ctx = UnsafeMutableSendablePointer(context), src = UnsafeSendablePointer(qkv)
         DispatchQueue.concurrentPerform(iterations: workers) { w in
-            let row = UnsafeMutablePointer<Float>.allocate(capacity: max(maxLen, 1))
+            // One score row, or a whole score matrix for long sequences.
+            let scratch = maxLen >= blasThreshold ? maxLen * maxLen : maxLen
+            let row = UnsafeMutablePointer<Float>.allocate(capacity: max(scratch, 1))
             defer { row.deallocate() }
             var task = w
             while task < tasks {
@@ -43,6 +45,10 @@ public enum Attention {
         }
     }
 
+    /// Sequences at least this long use two sgemm calls per head instead of
+    /// per-pair dot products (whose call overhead dominates at L ≈ 256).
+    static let blasThreshold = 32
+
     /// One (sequence, head): for each query row i, scores over the
     /// sequence's keys, softmax, then the weighted sum of values.
     @inline(__always)
@@ -52,6 +58,16 @@ public enum Attention {
         scale: Float, row: UnsafeMutablePointer<Float>
     ) {
         let stride = 3 * hidden
+        if length >= blasThreshold {
+            // S (L, L) = scale · Q (L, d) · Kᵀ; softmax rows; O (L, d) = S · V.
+            let base = qkv + start * stride + headOffset
+            BLAS.sgemm(transB: true, m: length, n: length, k: d, alpha: scale,
+                       a: base, lda: stride, b: base + hidden, ldb: stride, c: row, ldc: length)
+            Kernels.softmax(row, rows: length, cols: length)
+            BLAS.sgemm(m: length, n: d, k: length, a: UnsafePointer(row), lda: length,
+                       b: base + 2 * hidden, ldb: stride, c: context + start * hidden + headOffset, ldc: hidden)
+            return
+        }
         for i in 0..<length {
             let q = qkv + (start + i) * stride + headOffset
             for j in 0..<length {

@@ -87,12 +87,14 @@ final class EncoderGoldenTests: XCTestCase {
     func testAttentionMatchesReference() {
         var rng = SystemRandomNumberGenerator()
         let hidden = 64, heads = 4
-        let offsets = [0, 3, 4, 13, 30]
-        let qkv = (0..<(30 * 3 * hidden)).map { _ in Float.random(in: -2...2, using: &rng) }
-        var fast = [Float](repeating: 0, count: 30 * hidden)
+        // Lengths on both sides of the sgemm threshold (32).
+        let offsets = [0, 3, 4, 13, 30, 70, 107]
+        let total = offsets.last!
+        let qkv = (0..<(total * 3 * hidden)).map { _ in Float.random(in: -2...2, using: &rng) }
+        var fast = [Float](repeating: 0, count: total * hidden)
         qkv.withUnsafeBufferPointer { q in
             fast.withUnsafeMutableBufferPointer { c in
-                Attention.forward(context: c.baseAddress!, qkv: q.baseAddress!, offsets: offsets, hidden: hidden, heads: heads)
+                Attention.forward(context: c.baseAddress!, qkv: q.baseAddress!, offsets: offsets, hidden: hidden, heads: heads, threads: 2)
             }
         }
         let ref = Attention.reference(qkv: qkv, offsets: offsets, hidden: hidden, heads: heads)

@@ -54,11 +54,21 @@ out_dir.mkdir(parents=True, exist_ok=True)
 onnx_path = out_dir / "minilm.onnx"
 if not onnx_path.exists():
     hf = model[0].auto_model.eval()
+
+    class Wrapped(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+
     dummy = model.tokenizer(["hello world"], return_tensors="pt")
-    torch.onnx.export(hf, (dummy["input_ids"], dummy["attention_mask"], dummy["token_type_ids"]), str(onnx_path),
-                      input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["last_hidden_state"],
-                      dynamic_axes={k: {0: "batch", 1: "seq"} for k in ["input_ids", "attention_mask", "token_type_ids", "last_hidden_state"]},
-                      opset_version=17, dynamo=False)
+    with torch.no_grad():
+      torch.onnx.export(Wrapped(hf), (dummy["input_ids"], dummy["attention_mask"], dummy["token_type_ids"]), str(onnx_path),
+                        input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["last_hidden_state"],
+                        dynamic_axes={k: {0: "batch", 1: "seq"} for k in ["input_ids", "attention_mask", "token_type_ids", "last_hidden_state"]},
+                        opset_version=17, dynamo=False)
 options = ort.SessionOptions()
 options.intra_op_num_threads = threads
 options.inter_op_num_threads = 1
