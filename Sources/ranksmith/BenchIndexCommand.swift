@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Index
 
-/// `ranksmith bench-index`: build time, queries/s (single and batched),
+/// `ranksmith bench index`: build time, queries/s (single and batched),
 /// recall@k and memory of the flat and HNSW indexes, on vectors read from
 /// `.npy` (or raw f32) files. Prints one JSON object per line; the
 /// comparison with faiss and hnswlib is in `bench/index/run`.
@@ -12,7 +12,7 @@ import Index
 /// mean to measure; the log is fsync'd once per upsert chunk).
 struct BenchIndexCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench-index", abstract: "Vector index benchmark: flat and HNSW, JSON lines out.")
+        commandName: "index", abstract: "Vector index benchmark: flat and HNSW, JSON lines out.")
 
     @Option(help: "Base vectors: .npy float32 (rows, dims) or raw f32 with --dimensions.")
     var base: String

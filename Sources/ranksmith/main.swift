@@ -33,7 +33,6 @@ extension Ranksmith {
             RerankCommand.self,
             EvalCommand.self,
             BenchCommand.self,
-            BenchIndexCommand.self,
             ServeCommand.self,
             GenerateCommand.self,
         ]

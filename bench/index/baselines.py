@@ -1,5 +1,5 @@
 """faiss-cpu (IndexFlatIP, IndexHNSWFlat) and hnswlib on the same vectors
-and queries as `ranksmith bench-index`, with the same measurements: build
+and queries as `ranksmith bench index`, with the same measurements: build
 time, queries/s one at a time and in batches, recall@k against exact
 search, memory per vector. One JSON object per line on stdout.
 """
