@@ -30,8 +30,7 @@ struct BenchEmbedCommand: ParsableCommand {
     func run() throws {
         let threads = configureThreads(threads)
         let model = try loadModel(model)
-        guard let data = FileManager.default.contents(atPath: input) else { throw ValidationError("cannot read \(input)") }
-        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+        let lines = try readInputLines(input).filter { !$0.isEmpty }
         guard !lines.isEmpty else { throw ValidationError("\(input) has no lines") }
         let texts = (0..<count).map { lines[$0 % lines.count] }
         _ = model.embedAll(Array(texts.prefix(64)), batchSize: 32, threads: threads)  // warm-up

@@ -24,17 +24,7 @@ struct EmbedCommand: ParsableCommand {
     func run() throws {
         let threads = configureThreads(threads)
         let model = try loadModel(model)
-        let text: String
-        if input == "-" {
-            text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
-        } else {
-            guard let data = FileManager.default.contents(atPath: input) else {
-                throw ValidationError("cannot read input file \(input)")
-            }
-            text = String(decoding: data, as: UTF8.self)
-        }
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        if lines.last == "" { lines.removeLast() }
+        let lines = try readInputLines(input)
         let (vectors, truncated) = model.embedAll(lines, batchSize: batchSize, threads: threads)
         var out = ""
         out.reserveCapacity(lines.count * vectors.cols * 12)
@@ -59,6 +49,16 @@ struct EmbedCommand: ParsableCommand {
 func configureThreads(_ threads: Int?) -> Int {
     BLAS.setThreads(1)
     return max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+}
+
+/// The lines of `path` ('-': standard input), keeping empty lines except a
+/// final newline's.
+func readInputLines(_ path: String) throws -> [String] {
+    let data = path == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: path)
+    guard let data else { throw ValidationError("cannot read input file \(path)") }
+    var lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    if lines.last == "" { lines.removeLast() }
+    return lines
 }
 
 /// Loads a model folder, turning load errors into one clear CLI error.

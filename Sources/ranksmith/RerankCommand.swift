@@ -31,10 +31,7 @@ struct RerankCommand: ParsableCommand {
 
     func run() throws {
         let threads = configureThreads(threads)
-        let data = input == "-" ? FileHandle.standardInput.readDataToEndOfFile() : FileManager.default.contents(atPath: input)
-        guard let data else { throw ValidationError("cannot read input file \(input)") }
-        var lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        if lines.last == "" { lines.removeLast() }
+        let lines = try readInputLines(input)
         guard !lines.isEmpty else { throw ValidationError("\(input) has no candidates") }
         let scores: [Float]
         if let crossEncoder {
