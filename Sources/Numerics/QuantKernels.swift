@@ -106,9 +106,9 @@ public enum QuantKernels {
             // One specialised loop per (type, rows-at-once): the switches are
             // resolved here, outside the block loop.
             switch w.type {
-            case .q4_0: rowsQ8(.q4_0, w, acts, rowRange, y, ldy)
-            case .q4_1: rowsQ8(.q4_1, w, acts, rowRange, y, ldy)
-            default: rowsQ8(.q8_0, w, acts, rowRange, y, ldy)
+            case .q4_0: rowsQ8(Q4_0Weights.self, w, acts, rowRange, y, ldy)
+            case .q4_1: rowsQ8(Q4_1Weights.self, w, acts, rowRange, y, ldy)
+            default: rowsQ8(Q8_0Weights.self, w, acts, rowRange, y, ldy)
             }
             return
         }
@@ -134,104 +134,122 @@ public enum QuantKernels {
     #if RANKSMITH_AVX2
     // MARK: AVX2 integer dot products
 
+    /// `y[i, r] = x_i · w_r` over `rowRange` for Q4_0/Q4_1/Q8_0 weights and
+    /// the prepared Q8 activations, in tiles of 8, 4 and 1 activation rows.
     @inline(__always)
-    static func rowsQ8(
-        _ type: GGMLType, _ w: QuantizedMatrix, _ acts: QuantizedActivations, _ rowRange: Range<Int>,
+    static func rowsQ8<W: Q8DotWeights>(
+        _ format: W.Type, _ w: QuantizedMatrix, _ acts: QuantizedActivations, _ rowRange: Range<Int>,
         _ y: UnsafeMutablePointer<Float>, _ ldy: Int
     ) {
         let nb = w.cols / 32, n = acts.rows
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: nb) { mins in
-            let m = mins.baseAddress!
-            for r in rowRange {
-                let row = w.data + r * w.rowBytes
-                var i = 0
-                while i + 4 <= n {
-                    dotQ8Family(type, row, blocks: nb, acts: acts, firstRow: i, count: 4, y: y + i * ldy + r, ldy: ldy, mins: m)
-                    i += 4
-                }
-                while i < n {
-                    dotQ8Family(type, row, blocks: nb, acts: acts, firstRow: i, count: 1, y: y + i * ldy + r, ldy: ldy, mins: m)
-                    i += 1
-                }
+        for r in rowRange {
+            let row = w.data + r * w.rowBytes
+            var i = 0
+            while i + 8 <= n {
+                tile8(W.self, row, blocks: nb, acts.packedRow(i), y + i * ldy + r, ldy)
+                i += 8
+            }
+            if i + 4 <= n {
+                tile4(W.self, row, blocks: nb, acts.packedRow(i), y + i * ldy + r, ldy)
+                i += 4
+            }
+            while i < n {
+                tile1(W.self, row, blocks: nb, acts.packedRow(i), y + i * ldy + r)
+                i += 1
             }
         }
     }
 
-    /// Dots one weight row of Q4_0/Q4_1/Q8_0 blocks with `count` (1 or 4)
-    /// consecutive Q8 activation rows; results go to `y[j · ldy]`.
-    ///
-    /// Per block: the weight codes are unpacked once; per activation row,
-    /// `maddubs` (u8 × i8 pairs) and `madd` give 8 int32 partial sums, which
-    /// are scaled by the activation's pre-broadcast `d_x` and accumulated
-    /// with the weight's `d_w`. Q4_0 and Q4_1 use the codes unsigned
-    /// (0…15) and add `m · Σx` per block (Q4_0: m = −8·d_w), so only Q8_0
-    /// needs the sign trick (`|w| · sign(x, w)`).
+    // One row's arithmetic, the same in every tile size so that a row's
+    // result does not depend on how many rows share the product:
+    //   acc += (Σ_pairs w·x as Float) · d_x · d_w      (8 lanes, per block)
+    //   minAcc = fma(m_w, d_x·Σx, minAcc)                (Q4 formats, per block)
+    //   y = Σ lanes(acc) + minAcc
+
+    /// `(Σ w·x per lane pair-sums as Float) · d_x` for one 32-code block.
     @inline(__always)
-    static func dotQ8Family(
-        _ type: GGMLType, _ row: UnsafeRawPointer, blocks nb: Int,
-        acts: QuantizedActivations, firstRow: Int, count: Int,
-        y: UnsafeMutablePointer<Float>, ldy: Int, mins: UnsafeMutablePointer<Float>
+    static func blockProducts<W: Q8DotWeights>(_: W.Type, _ codes: __m256i, _ x: UnsafePointer<Int8>, _ dx: UnsafePointer<Float>) -> __m256 {
+        let xv = _mm256_loadu_si256(UnsafeRawPointer(x).assumingMemoryBound(to: __m256i.self))
+        let p16 = W.isUnsigned
+            ? _mm256_maddubs_epi16(codes, xv)
+            : _mm256_maddubs_epi16(_mm256_sign_epi8(codes, codes), _mm256_sign_epi8(xv, codes))
+        let p32 = _mm256_madd_epi16(p16, _mm256_set1_epi16(1))
+        return _mm256_mul_ps(_mm256_cvtepi32_ps(p32), _mm256_broadcast_ss(dx))
+    }
+
+    /// Dots one weight row with 8 packed activation rows (a whole group).
+    @inline(__always)
+    static func tile8<W: Q8DotWeights>(
+        _: W.Type, _ row: UnsafeRawPointer, blocks nb: Int,
+        _ a: (qs: UnsafePointer<Int8>, scales: UnsafePointer<Float>, sums: UnsafePointer<Float>),
+        _ y: UnsafeMutablePointer<Float>, _ ldy: Int
     ) {
-        let cols = acts.cols
-        let nbRow = cols / 32
-        let aq = acts.qs + firstRow * cols
-        let ad8 = acts.scales8 + firstRow * nbRow
-        let asum = acts.sums + firstRow * nbRow
-        var acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps()
-        var acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps()
-        let mask = _mm256_set1_epi8(0x0F)
-        let ones = _mm256_set1_epi16(1)
-        let bpb = type == .q4_1 ? 20 : type == .q4_0 ? 18 : 34
-        let unsigned = type != .q8_0
-
-        @inline(__always) func products(_ wAbs: __m256i, _ wSigned: __m256i, _ a: UnsafePointer<Int8>, _ d8: UnsafePointer<SIMD8<Float>>) -> __m256 {
-            let x = _mm256_loadu_si256(UnsafeRawPointer(a).assumingMemoryBound(to: __m256i.self))
-            let p16 = unsigned
-                ? _mm256_maddubs_epi16(wAbs, x)
-                : _mm256_maddubs_epi16(wAbs, _mm256_sign_epi8(x, wSigned))
-            let dx = d8.pointee
-            return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones)), dx)
-        }
-
+        let g = QuantizedActivations.group
+        var a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps()
+        var a4 = _mm256_setzero_ps(), a5 = _mm256_setzero_ps(), a6 = _mm256_setzero_ps(), a7 = _mm256_setzero_ps()
+        var mins = _mm256_setzero_ps()
         for b in 0..<nb {
-            let p = row + b * bpb
-            // d (and m for Q4_1) are the block's first halves: convert both with F16C.
-            let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(Int32(bitPattern: p.loadUnaligned(as: UInt32.self))))
-            let d = _mm_cvtss_f32(dm)
+            let (codes, d, m) = W.unpack(row + b * W.blockBytes)
             let dw = _mm256_set1_ps(d)
-            var wq: __m256i
-            var m: Float = 0
-            switch type {
-            case .q8_0:
-                wq = _mm256_loadu_si256((p + 2).assumingMemoryBound(to: __m256i.self))
-            case .q4_0:
-                m = -8 * d
-                let raw = _mm_loadu_si128((p + 2).assumingMemoryBound(to: __m128i.self))
-                wq = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), mask)
-            default:  // .q4_1
-                m = _mm_cvtss_f32(_mm_movehdup_ps(dm))
-                let raw = _mm_loadu_si128((p + 4).assumingMemoryBound(to: __m128i.self))
-                wq = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), mask)
-            }
-            let wAbs = unsigned ? wq : _mm256_sign_epi8(wq, wq)
-            let o = 32 * b
-            if unsigned { mins[b] = m }  // the m·Σx terms are one dot product per row, after the loop
-            acc0 = _mm256_fmadd_ps(products(wAbs, wq, aq + o, ad8 + b), dw, acc0)
-            if count == 4 {
-                acc1 = _mm256_fmadd_ps(products(wAbs, wq, aq + cols + o, ad8 + nbRow + b), dw, acc1)
-                acc2 = _mm256_fmadd_ps(products(wAbs, wq, aq + 2 * cols + o, ad8 + 2 * nbRow + b), dw, acc2)
-                acc3 = _mm256_fmadd_ps(products(wAbs, wq, aq + 3 * cols + o, ad8 + 3 * nbRow + b), dw, acc3)
-            }
+            let x = a.qs + b * g * 32, s = a.scales + b * g
+            a0 = _mm256_fmadd_ps(blockProducts(W.self, codes, x, s), dw, a0)
+            a1 = _mm256_fmadd_ps(blockProducts(W.self, codes, x + 32, s + 1), dw, a1)
+            a2 = _mm256_fmadd_ps(blockProducts(W.self, codes, x + 64, s + 2), dw, a2)
+            a3 = _mm256_fmadd_ps(blockProducts(W.self, codes, x + 96, s + 3), dw, a3)
+            a4 = _mm256_fmadd_ps(blockProducts(W.self, codes, x + 128, s + 4), dw, a4)
+            a5 = _mm256_fmadd_ps(blockProducts(W.self, codes, x + 160, s + 5), dw, a5)
+            a6 = _mm256_fmadd_ps(blockProducts(W.self, codes, x + 192, s + 6), dw, a6)
+            a7 = _mm256_fmadd_ps(blockProducts(W.self, codes, x + 224, s + 7), dw, a7)
+            if W.isUnsigned { mins = _mm256_fmadd_ps(_mm256_set1_ps(m), _mm256_loadu_ps(a.sums + b * g), mins) }
         }
-        @inline(__always) func minTerm(_ j: Int) -> Float {
-            unsigned ? Kernels.dot(mins, asum + j * nbRow, nb) : 0
+        let m = unsafeBitCast(mins, to: SIMD8<Float>.self)
+        y[0] = hsum(a0) + m[0]; y[ldy] = hsum(a1) + m[1]
+        y[2 * ldy] = hsum(a2) + m[2]; y[3 * ldy] = hsum(a3) + m[3]
+        y[4 * ldy] = hsum(a4) + m[4]; y[5 * ldy] = hsum(a5) + m[5]
+        y[6 * ldy] = hsum(a6) + m[6]; y[7 * ldy] = hsum(a7) + m[7]
+    }
+
+    /// Dots one weight row with 4 packed activation rows of one group.
+    @inline(__always)
+    static func tile4<W: Q8DotWeights>(
+        _: W.Type, _ row: UnsafeRawPointer, blocks nb: Int,
+        _ a: (qs: UnsafePointer<Int8>, scales: UnsafePointer<Float>, sums: UnsafePointer<Float>),
+        _ y: UnsafeMutablePointer<Float>, _ ldy: Int
+    ) {
+        let g = QuantizedActivations.group
+        var a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps()
+        var mins = _mm_setzero_ps()
+        for b in 0..<nb {
+            let (codes, d, m) = W.unpack(row + b * W.blockBytes)
+            let dw = _mm256_set1_ps(d)
+            let x = a.qs + b * g * 32, s = a.scales + b * g
+            a0 = _mm256_fmadd_ps(blockProducts(W.self, codes, x, s), dw, a0)
+            a1 = _mm256_fmadd_ps(blockProducts(W.self, codes, x + 32, s + 1), dw, a1)
+            a2 = _mm256_fmadd_ps(blockProducts(W.self, codes, x + 64, s + 2), dw, a2)
+            a3 = _mm256_fmadd_ps(blockProducts(W.self, codes, x + 96, s + 3), dw, a3)
+            if W.isUnsigned { mins = _mm_fmadd_ps(_mm_set1_ps(m), _mm_loadu_ps(a.sums + b * g), mins) }
         }
-        y[0] = hsum(acc0) + minTerm(0)
-        if count == 4 {
-            y[ldy] = hsum(acc1) + minTerm(1)
-            y[2 * ldy] = hsum(acc2) + minTerm(2)
-            y[3 * ldy] = hsum(acc3) + minTerm(3)
+        let m = unsafeBitCast(mins, to: SIMD4<Float>.self)
+        y[0] = hsum(a0) + m[0]; y[ldy] = hsum(a1) + m[1]
+        y[2 * ldy] = hsum(a2) + m[2]; y[3 * ldy] = hsum(a3) + m[3]
+    }
+
+    /// Dots one weight row with one packed activation row.
+    @inline(__always)
+    static func tile1<W: Q8DotWeights>(
+        _: W.Type, _ row: UnsafeRawPointer, blocks nb: Int,
+        _ a: (qs: UnsafePointer<Int8>, scales: UnsafePointer<Float>, sums: UnsafePointer<Float>),
+        _ y: UnsafeMutablePointer<Float>
+    ) {
+        let g = QuantizedActivations.group
+        var a0 = _mm256_setzero_ps()
+        var mins: Float = 0
+        for b in 0..<nb {
+            let (codes, d, m) = W.unpack(row + b * W.blockBytes)
+            a0 = _mm256_fmadd_ps(blockProducts(W.self, codes, a.qs + b * g * 32, a.scales + b * g), _mm256_set1_ps(d), a0)
+            if W.isUnsigned { mins = mins.addingProduct(m, a.sums[b * g]) }
         }
+        y[0] = hsum(a0) + mins
     }
 
     /// `quantizeQ8` with AVX2 (rounding half to even, as llama.cpp's AVX path).
@@ -268,3 +286,60 @@ public enum QuantKernels {
     }
     #endif
 }
+
+#if RANKSMITH_AVX2
+// MARK: - Weight block formats of the integer kernels
+
+/// A weight block format whose 32 codes meet Q8 activations in `maddubs`.
+protocol Q8DotWeights {
+    /// Bytes per block of 32 weights.
+    static var blockBytes: Int { get }
+    /// Codes are 0…15 with an offset `m` per block (Q4_0, Q4_1), so the
+    /// block dot is `d·Σcode·x + m·Σx`; otherwise signed codes (Q8_0), m = 0.
+    static var isUnsigned: Bool { get }
+    /// The block's 32 codes, scale `d` and offset `m`.
+    static func unpack(_ p: UnsafeRawPointer) -> (codes: __m256i, d: Float, m: Float)
+}
+
+/// Two f16 values at `p` (d, then m) as Floats.
+@inline(__always)
+private func halves(_ p: UnsafeRawPointer) -> __m128 {
+    _mm_cvtph_ps(_mm_cvtsi32_si128(Int32(bitPattern: p.loadUnaligned(as: UInt32.self))))
+}
+
+/// 16 bytes of packed nibbles → 32 codes: low nibbles first, then high.
+@inline(__always)
+private func nibbles(_ p: UnsafeRawPointer) -> __m256i {
+    let raw = _mm_loadu_si128(p.assumingMemoryBound(to: __m128i.self))
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0F))
+}
+
+/// Q4_0: f16 d, 16 bytes of nibbles; value = d·(code − 8).
+enum Q4_0Weights: Q8DotWeights {
+    static var blockBytes: Int { 18 }
+    static var isUnsigned: Bool { true }
+    @inline(__always) static func unpack(_ p: UnsafeRawPointer) -> (codes: __m256i, d: Float, m: Float) {
+        let d = Float(p.loadUnaligned(as: Float16.self))
+        return (nibbles(p + 2), d, -8 * d)
+    }
+}
+
+/// Q4_1: f16 d, f16 m, 16 bytes of nibbles; value = d·code + m.
+enum Q4_1Weights: Q8DotWeights {
+    static var blockBytes: Int { 20 }
+    static var isUnsigned: Bool { true }
+    @inline(__always) static func unpack(_ p: UnsafeRawPointer) -> (codes: __m256i, d: Float, m: Float) {
+        let dm = halves(p)
+        return (nibbles(p + 4), _mm_cvtss_f32(dm), _mm_cvtss_f32(_mm_movehdup_ps(dm)))
+    }
+}
+
+/// Q8_0: f16 d, 32 signed bytes; value = d·code.
+enum Q8_0Weights: Q8DotWeights {
+    static var blockBytes: Int { 34 }
+    static var isUnsigned: Bool { false }
+    @inline(__always) static func unpack(_ p: UnsafeRawPointer) -> (codes: __m256i, d: Float, m: Float) {
+        (_mm256_loadu_si256((p + 2).assumingMemoryBound(to: __m256i.self)), Float(p.loadUnaligned(as: Float16.self)), 0)
+    }
+}
+#endif

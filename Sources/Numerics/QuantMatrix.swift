@@ -68,7 +68,15 @@ public final class QuantizedActivations: @unchecked Sendable {
     let qs: UnsafeMutablePointer<Int8>  // (maxRows, cols)
     let scales: UnsafeMutablePointer<Float>  // (maxRows, cols/32)
     let sums: UnsafeMutablePointer<Float>  // (maxRows, cols/32)
-    let scales8: UnsafeMutablePointer<SIMD8<Float>>  // (maxRows, cols/32) each scale broadcast to 8 lanes
+    // The same blocks packed for the batched kernels: rows in groups of
+    // `QuantizedActivations.group`; within a group, block `b` of every row
+    // lies together (`group` × 32 codes, then `group` scales and sums), so a
+    // tile of rows reads one contiguous run per weight block.
+    let packedQs: UnsafeMutablePointer<Int8>  // (groups, cols/32, group, 32)
+    let packedScales: UnsafeMutablePointer<Float>  // (groups, cols/32, group)
+    let packedSums: UnsafeMutablePointer<Float>  // (groups, cols/32, group)
+    /// Rows per packed group.
+    static let group = 8
     /// Whether the Q8 blocks were filled by the last `prepare`.
     public private(set) var hasQ8 = false
 
@@ -80,11 +88,15 @@ public final class QuantizedActivations: @unchecked Sendable {
         let nb = max(1, maxRows * cols / 32)
         scales = .allocate(capacity: nb)
         sums = .allocate(capacity: nb)
-        scales8 = .allocate(capacity: nb)
+        let packedRows = (maxRows + Self.group - 1) / Self.group * Self.group
+        packedQs = .allocate(capacity: max(1, packedRows * cols))
+        packedScales = .allocate(capacity: max(1, packedRows * cols / 32))
+        packedSums = .allocate(capacity: max(1, packedRows * cols / 32))
     }
 
     deinit {
-        qs.deallocate(); scales.deallocate(); sums.deallocate(); scales8.deallocate()
+        qs.deallocate(); scales.deallocate(); sums.deallocate()
+        packedQs.deallocate(); packedScales.deallocate(); packedSums.deallocate()
     }
 
     /// Takes `x (rows, cols)`; quantises it to Q8 blocks when `q8` is true
@@ -96,8 +108,32 @@ public final class QuantizedActivations: @unchecked Sendable {
         hasQ8 = q8 && cols % 32 == 0
         if hasQ8 {
             QuantKernels.quantizeQ8(x, count: rows * cols, qs: qs, scales: scales, sums: sums)
-            for b in 0..<(rows * cols / 32) { scales8[b] = SIMD8(repeating: scales[b]) }
+            pack(rows: rows)
         }
+    }
+
+    /// Copies the row-major Q8 blocks into the grouped layout.
+    private func pack(rows: Int) {
+        let nb = cols / 32, g = Self.group
+        for i in 0..<rows {
+            let (grp, j) = i.quotientAndRemainder(dividingBy: g)
+            for b in 0..<nb {
+                let slot = (grp * nb + b) * g + j
+                (packedQs + slot * 32).update(from: qs + i * cols + b * 32, count: 32)
+                packedScales[slot] = scales[i * nb + b]
+                packedSums[slot] = sums[i * nb + b]
+            }
+        }
+    }
+
+    /// Where row `i`'s packed blocks start: codes, then scales and sums
+    /// (each advancing `group` entries per block).
+    @inline(__always)
+    func packedRow(_ i: Int) -> (qs: UnsafePointer<Int8>, scales: UnsafePointer<Float>, sums: UnsafePointer<Float>) {
+        let nb = cols / 32, g = Self.group
+        let (grp, j) = i.quotientAndRemainder(dividingBy: g)
+        let slot = grp * nb * g + j
+        return (UnsafePointer(packedQs + slot * 32), UnsafePointer(packedScales + slot), UnsafePointer(packedSums + slot))
     }
 }
 

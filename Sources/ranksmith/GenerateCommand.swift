@@ -106,12 +106,16 @@ struct GenerateCommand: ParsableCommand {
     func benchmark(_ decoder: LlamaDecoder, prompt: [Int32], negative: [Int32], pairs: Int) throws {
         var options = GenerationOptions(maxTokens: maxTokens, ignoreEndOfGeneration: true)
         _ = try decoder.generate(prompt: prompt, options: GenerationOptions(maxTokens: 4))  // warm up
+        var cpu = processCPUSeconds()
         _ = try decoder.generate(prompt: prompt, options: options)
         let single = decoder.lastTimings
+        let singleCPU = processCPUSeconds() - cpu
         options.guidanceScale = guidanceScale ?? 1.5
         let batch = (0..<pairs).map { _ in GuidedPrompt(positive: prompt, negative: negative) }
+        cpu = processCPUSeconds()
         _ = try decoder.generateGuided(batch, options: options)
         let guided = decoder.lastTimings
+        let guidedCPU = processCPUSeconds() - cpu
         let report: [String: Any] = [
             "threads": QuantMatmul.threads,
             "prompt_tokens": prompt.count,
@@ -122,10 +126,21 @@ struct GenerateCommand: ParsableCommand {
             "cfg_prompt_tok_s": Double(guided.prefillTokens) / guided.prefillSeconds,
             "cfg_decode_tok_s": Double(pairs * maxTokens) / guided.decodeSeconds,
             "cfg_step_ms": guided.decodeSeconds / Double(max(1, guided.steps)) * 1000,
+            // CPU seconds of each whole run (prefill + decode, all threads):
+            // steadier than rates on a shared machine.
+            "single_cpu_s": singleCPU,
+            "cfg_cpu_s": guidedCPU,
         ]
         let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
         FileHandle.standardOutput.write(data + Data("\n".utf8))
     }
+}
+
+/// CPU time used so far by this process, all threads.
+func processCPUSeconds() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
 }
 
 /// A failure that is not a usage mistake: printed without the usage text.

@@ -49,12 +49,12 @@ final class QuantKernelTests: XCTestCase {
         for t in GGMLType.allCases {
             let w = Self.values(rows * cols, seed: 11)
             let bytes = QuantReference.quantize(t, w)
-            for n in [1, 3, 6] {
+            for n in [1, 3, 6, 13] {
                 let x = Self.values(n * cols, seed: 5 + UInt64(n))
                 bytes.withUnsafeBytes { raw in
                     let m = QuantizedMatrix(type: t, rows: rows, cols: cols, data: raw.baseAddress!)
                     let ref = QuantMatmul.multiplyReference(m, x: x, n: n)
-                    let acts = QuantizedActivations(maxRows: 8, cols: cols)
+                    let acts = QuantizedActivations(maxRows: 16, cols: cols)
                     var y = [Float](repeating: 0, count: n * rows)
                     x.withUnsafeBufferPointer { xp in
                         acts.prepare(xp.baseAddress!, rows: n, q8: t.traits.usesQ8Activations)
@@ -64,6 +64,31 @@ final class QuantKernelTests: XCTestCase {
                     let err = zip(ref, y).map { abs($0 - $1) }.max()! / scale
                     let tol = t.traits.usesQ8Activations ? Self.q8ProductTolerance : Self.floatProductTolerance
                     XCTAssertLessThanOrEqual(err, tol, "\(t.name) n=\(n): relative error \(err)")
+                }
+            }
+        }
+    }
+
+    /// A row's product is bit-for-bit the same whether it is computed alone
+    /// or in a tile with 3 or 7 other rows (batched decoding equals single).
+    func testRowResultDoesNotDependOnBatchSize() {
+        let rows = 16, cols = 512, n = 13
+        for t in GGMLType.allCases where t.traits.usesQ8Activations {
+            let bytes = QuantReference.quantize(t, Self.values(rows * cols, seed: 21))
+            let x = Self.values(n * cols, seed: 22)
+            bytes.withUnsafeBytes { raw in
+                let m = QuantizedMatrix(type: t, rows: rows, cols: cols, data: raw.baseAddress!)
+                let acts = QuantizedActivations(maxRows: n, cols: cols)
+                var all = [Float](repeating: 0, count: n * rows)
+                x.withUnsafeBufferPointer { xp in
+                    acts.prepare(xp.baseAddress!, rows: n, q8: true)
+                    all.withUnsafeMutableBufferPointer { QuantMatmul.multiply(m, acts, into: $0.baseAddress!, ldy: rows) }
+                    for i in 0..<n {
+                        var one = [Float](repeating: 0, count: rows)
+                        acts.prepare(xp.baseAddress! + i * cols, rows: 1, q8: true)
+                        one.withUnsafeMutableBufferPointer { QuantMatmul.multiply(m, acts, into: $0.baseAddress!, ldy: rows) }
+                        XCTAssertEqual(one, Array(all[(i * rows)..<((i + 1) * rows)]), "\(t.name) row \(i)")
+                    }
                 }
             }
         }
