@@ -101,7 +101,7 @@ struct GenerateCommand: ParsableCommand {
         FileHandle.standardOutput.write(Data((result.text + "\n").utf8))
     }
 
-    /// Single stream, then `pairs` guided pairs in one batch, each for
+    /// Single stream, one guided pair, then `pairs` guided pairs in one batch, each for
     /// `--max-tokens` tokens past end-of-generation; one JSON line of rates.
     func benchmark(_ decoder: LlamaDecoder, prompt: [Int32], negative: [Int32], pairs: Int) throws {
         var options = GenerationOptions(maxTokens: maxTokens, ignoreEndOfGeneration: true)
@@ -111,6 +111,8 @@ struct GenerateCommand: ParsableCommand {
         let single = decoder.lastTimings
         let singleCPU = processCPUSeconds() - cpu
         options.guidanceScale = guidanceScale ?? 1.5
+        _ = try decoder.generateGuided([GuidedPrompt(positive: prompt, negative: negative)], options: options)
+        let onePair = decoder.lastTimings
         let batch = (0..<pairs).map { _ in GuidedPrompt(positive: prompt, negative: negative) }
         cpu = processCPUSeconds()
         _ = try decoder.generateGuided(batch, options: options)
@@ -125,6 +127,7 @@ struct GenerateCommand: ParsableCommand {
             "cfg_pairs": pairs,
             "cfg_prompt_tok_s": Double(guided.prefillTokens) / guided.prefillSeconds,
             "cfg_decode_tok_s": Double(pairs * maxTokens) / guided.decodeSeconds,
+            "cfg1_decode_tok_s": Double(maxTokens) / onePair.decodeSeconds,
             "cfg_step_ms": guided.decodeSeconds / Double(max(1, guided.steps)) * 1000,
             // CPU seconds of each whole run (prefill + decode, all threads):
             // steadier than rates on a shared machine.
