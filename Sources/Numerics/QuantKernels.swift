@@ -8,9 +8,11 @@ import _Builtin_intrinsics.intel
 //  * Q4_0 / Q4_1 / Q8_0 weights: activations are quantised to Q8 blocks of
 //    32 once per product, and each block pair is an integer dot product
 //    (AVX2 `maddubs`/`madd`, as llama.cpp does), scaled by `d_w · d_x`.
-//    One weight block is unpacked once and multiplied with up to four
-//    activation rows, so batched rows share every weight load.
-//  * every other type: a weight row is decoded to Float on the stack, then
+//    One weight block is unpacked once and multiplied with a tile of 8, 4
+//    or 1 activation rows (packed so a tile reads one contiguous run), so
+//    batched rows share every weight load and unpack.
+//  * every other type: a weight row is decoded to Float on the stack (SIMD
+//    decoders for F16, BF16, Q4_1 and the K-quants), then
 //    SIMD dot products with each activation row.
 // The reference for all of them is `QuantMatmul.multiplyReference`.
 
@@ -72,25 +74,100 @@ public enum QuantKernels {
         case .f32:
             UnsafeMutableRawPointer(out).copyMemory(from: src, byteCount: count * 4)
         case .f16:
-            for i in 0..<count { out[i] = loadF16(src, 2 * i) }
+            var i = 0
+            while i + 8 <= count {
+                let h = src.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<UInt16>.self)
+                UnsafeMutableRawPointer(out + i).storeBytes(of: SIMD8<Float>(unsafeBitCast(h, to: SIMD8<Float16>.self)), as: SIMD8<Float>.self)
+                i += 8
+            }
+            while i < count { out[i] = loadF16(src, 2 * i); i += 1 }
         case .bf16:
-            for i in 0..<count { out[i] = Half.bf16ToFloat(loadU16(src, 2 * i)) }
+            var i = 0
+            while i + 8 <= count {
+                let h = SIMD8<UInt32>(truncatingIfNeeded: src.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<UInt16>.self))
+                UnsafeMutableRawPointer(out + i).storeBytes(of: unsafeBitCast(h &<< 16, to: SIMD8<Float>.self), as: SIMD8<Float>.self)
+                i += 8
+            }
+            while i < count { out[i] = Half.bf16ToFloat(loadU16(src, 2 * i)); i += 1 }
         case .q4_1:
             for b in 0..<(count / 32) {
                 let p = src + 20 * b
                 let d = SIMD16<Float>(repeating: loadF16(p, 0)), m = SIMD16<Float>(repeating: loadF16(p, 2))
                 let q = p.loadUnaligned(fromByteOffset: 4, as: SIMD16<UInt8>.self)
-                let lo = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: q & 0x0F))
-                let hi = SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: q &>> 4))
-                UnsafeMutableRawPointer(out + 32 * b).storeBytes(of: lo * d + m, as: SIMD16<Float>.self)
-                UnsafeMutableRawPointer(out + 32 * b + 16).storeBytes(of: hi * d + m, as: SIMD16<Float>.self)
+                store(d * floats(q & 0x0F) + m, out + 32 * b)
+                store(d * floats(q &>> 4) + m, out + 32 * b + 16)
             }
-        default:
+        case .q4_0, .q8_0:
+            // The compiler vectorises the reference decoders of these two as well as a hand-written loop.
             let t = type.traits
             for b in 0..<(count / t.blockSize) {
                 QuantReference.dequantizeBlock(type, src + b * t.bytesPerBlock, out + b * t.blockSize)
             }
+        case .q4_K, .q5_K:
+            let five = type == .q5_K
+            let bpb = five ? 176 : 144
+            for b in 0..<(count / 256) {
+                let p = src + bpb * b
+                let d = loadF16(p, 0), dmin = loadF16(p, 2)
+                let scales = p.assumingMemoryBound(to: UInt8.self) + 4
+                let qh = scales + 12
+                let ql = five ? qh + 32 : scales + 12
+                let y = out + 256 * b
+                for chunk in 0..<4 {
+                    let (sc1, m1) = QuantReference.scaleMinK4(2 * chunk, scales)
+                    let (sc2, m2) = QuantReference.scaleMinK4(2 * chunk + 1, scales)
+                    let d1 = SIMD16<Float>(repeating: d * Float(sc1)), mm1 = SIMD16<Float>(repeating: dmin * Float(m1))
+                    let d2 = SIMD16<Float>(repeating: d * Float(sc2)), mm2 = SIMD16<Float>(repeating: dmin * Float(m2))
+                    for half in 0..<2 {
+                        let l = 16 * half
+                        let q = UnsafeRawPointer(ql + 32 * chunk + l).loadUnaligned(as: SIMD16<UInt8>.self)
+                        var lo = q & 0x0F, hi = q &>> 4
+                        if five {
+                            let h = UnsafeRawPointer(qh + l).loadUnaligned(as: SIMD16<UInt8>.self)
+                            lo |= ((h &>> UInt8(2 * chunk)) & 1) &<< 4
+                            hi |= ((h &>> UInt8(2 * chunk + 1)) & 1) &<< 4
+                        }
+                        store(d1 * floats(lo) - mm1, y + 64 * chunk + l)
+                        store(d2 * floats(hi) - mm2, y + 64 * chunk + 32 + l)
+                    }
+                }
+            }
+        case .q6_K:
+            for b in 0..<(count / 256) {
+                let p = src + 210 * b
+                let d = loadF16(p, 208)
+                let sc = (p + 192).assumingMemoryBound(to: Int8.self)
+                let y = out + 256 * b
+                for half in 0..<2 {
+                    let l0 = p + 64 * half, h0 = p + 128 + 32 * half
+                    for part in 0..<2 {
+                        let l = 16 * part
+                        let a = l0.loadUnaligned(fromByteOffset: l, as: SIMD16<UInt8>.self)
+                        let c = l0.loadUnaligned(fromByteOffset: l + 32, as: SIMD16<UInt8>.self)
+                        let h = h0.loadUnaligned(fromByteOffset: l, as: SIMD16<UInt8>.self)
+                        @inline(__always) func put(_ q: SIMD16<UInt8>, _ k: Int) {
+                            let scale = SIMD16<Float>(repeating: d * Float(sc[8 * half + part + 2 * k]))
+                            store(scale * floats(q, minus: 32), y + 128 * half + 32 * k + l)
+                        }
+                        put((a & 0x0F) | (h & 3) &<< 4, 0)
+                        put((c & 0x0F) | ((h &>> 2) & 3) &<< 4, 1)
+                        put((a &>> 4) | ((h &>> 4) & 3) &<< 4, 2)
+                        put((c &>> 4) | ((h &>> 6) & 3) &<< 4, 3)
+                    }
+                }
+            }
         }
+    }
+
+    /// `Float(q − offset)` lane-wise.
+    @inline(__always)
+    static func floats(_ q: SIMD16<UInt8>, minus offset: Int32 = 0) -> SIMD16<Float> {
+        SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: q) &- offset)
+    }
+
+    @inline(__always)
+    static func store(_ v: SIMD16<Float>, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
     }
 
     // MARK: Products over a range of weight rows
