@@ -131,6 +131,24 @@ class LlamaCpp:
                 "step_ms": (t2 - t1) / tokens * 1000}
 
 
+def macs_per_token(path):
+    """Multiply-adds of the weight products for one token: every matrix
+    except the token embedding, which counts once more when it is also the
+    output head (no `output.weight`)."""
+    import gguf
+    tensors = {t.name: [int(x) for x in t.shape] for t in gguf.GGUFReader(path).tensors}
+    total = sum(np.prod(s) for n, s in tensors.items() if len(s) == 2 and n != "token_embd.weight")
+    if "output.weight" not in tensors:
+        total += np.prod(tensors["token_embd.weight"])
+    return int(total)
+
+
+def sgemm_peak_gmacs(binary, threads):
+    """The best Float matrix-product rate OpenBLAS reaches here (GMAC/s)."""
+    out = json.loads(subprocess.check_output([binary, "bench", "sgemm", "--threads", str(threads)], text=True))
+    return max(r["gflops"] for r in out["results"]) / 2
+
+
 def lscpu_model():
     try:
         for line in subprocess.check_output(["lscpu"], text=True).splitlines():
@@ -181,6 +199,11 @@ def main():
     for k, label in keys:
         a, b = med(ours, k), med(theirs, k)
         rows.append(f"| {label} | {a:.1f} | {b:.1f} | {a / b:.2f} |")
+    macs = macs_per_token(args.model)
+    peak = sgemm_peak_gmacs(args.binary, args.threads)
+    step_gmacs = lambda runs: 2 * args.pairs * macs / (med(runs, "cfg_step_ms") / 1000) / 1e9
+    single_gmacs = lambda runs: macs * med(runs, "single_decode_tok_s") / 1e9
+
     def gains(runs):
         cfg = med(runs, "cfg_decode_tok_s")
         return cfg / med(runs, "single_decode_tok_s"), cfg / med(runs, "cfg1_decode_tok_s")
@@ -205,6 +228,13 @@ def main():
         f"Over one CFG pair decoded alone: Ranksmith {ours_pair:.2f}×, llama.cpp {theirs_pair:.2f}×. "
         f"Each guided token costs two sequence rows, so in sequence tokens/s the batch runs "
         f"{2 * ours_single:.2f}× (Ranksmith) and {2 * theirs_single:.2f}× (llama.cpp) single-stream decode.",
+        "",
+        f"Roofline: one token is {macs / 1e6:.1f} M multiply-adds of weight products. Single-stream decode runs them "
+        f"at {single_gmacs(ours):.1f} GMAC/s (Ranksmith) and {single_gmacs(theirs):.1f} (llama.cpp); a batched CFG step "
+        f"at {step_gmacs(ours):.1f} and {step_gmacs(theirs):.1f}. OpenBLAS sgemm on {args.threads} thread(s) peaks at "
+        f"{peak:.1f} GMAC/s here. A batched step of {2 * args.pairs} rows at that peak would give "
+        f"{args.pairs * peak * 1e9 / (2 * args.pairs * macs):.0f} guided tokens/s, "
+        f"{args.pairs * peak * 1e9 / (2 * args.pairs * macs) / med(ours, 'single_decode_tok_s'):.2f}× Ranksmith's single stream.",
         "",
     ])
     print(section)
