@@ -15,7 +15,12 @@ into Tests/GeneratorTests/Fixtures/:
   llama_greedy.json           per chat prompt: the rendered template, prompt
                               ids, 40 greedy tokens, and first-step logits
                               (top 50 ids/values, a strided sample of 512
-                              ids/values, full-vocab mean/std/max/logsumexp)
+                              ids/values, full-vocab mean/std/max/logsumexp),
+                              and under "dequantized" the first-step logits
+                              (top 50, the same 512 sample ids) of the same
+                              model with every weight decoded to F32: llama.cpp
+                              then keeps the activations in Float, which pins
+                              the forward pass without 8-bit rounding noise
   gguf_types.gguf + gguf_types.json
                               a small GGUF with one tensor of every supported
                               type, written with the `gguf` package, and the
@@ -143,6 +148,48 @@ def llama_bpe_vocab(model_path, out_path):
     writer.close()
 
 
+def write_dequantized_gguf(np, model_path, out_path):
+    """The model with every tensor decoded to F32 (same metadata)."""
+    import gguf
+    from gguf import quants
+
+    reader = gguf.GGUFReader(model_path)
+    writer = gguf.GGUFWriter(out_path, arch=reader.fields["general.architecture"].contents())
+    for field in reader.fields.values():
+        if field.name.startswith("GGUF.") or field.name == "general.architecture":
+            continue
+        vtype = field.types[0]
+        if vtype == gguf.GGUFValueType.ARRAY:
+            writer.add_key_value(field.name, field.contents(), vtype, sub_type=field.types[-1])
+        else:
+            writer.add_key_value(field.name, field.contents(), vtype)
+    for t in reader.tensors:
+        writer.add_tensor(t.name, quants.dequantize(t.data, t.tensor_type).astype(np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def add_dequantized_logits(np, Llama, model_path, llm_args, cases):
+    """First-step logits of the F32-decoded model for every case (see the docstring)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "dequantized.gguf")
+        write_dequantized_gguf(np, model_path, path)
+        llm = Llama(model_path=path, **llm_args)
+        for case in cases:
+            llm.reset()
+            llm.eval(case["prompt_ids"])
+            first = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float64)
+            top = np.argsort(-first, kind="stable")[:50]
+            case["dequantized"] = {
+                "top_ids": [int(i) for i in top],
+                "top_logits": [round(float(first[i]), 5) for i in top],
+                "sample_logits": [round(float(first[i]), 5) for i in case["sample_ids"]],
+            }
+        del llm
+
+
 def write_types_gguf(np):
     """One small tensor per supported type, and gguf's own decoding of each."""
     import gguf
@@ -201,7 +248,8 @@ def main():
     os.makedirs(FIXTURES, exist_ok=True)
     shared = find_shared_data(args.shared_data)
 
-    llm = Llama(model_path=args.model, n_ctx=1024, n_batch=512, n_threads=2, logits_all=True, verbose=False, seed=0)
+    llm_args = dict(n_ctx=1024, n_batch=512, n_threads=2, logits_all=True, verbose=False, seed=0)
+    llm = Llama(model_path=args.model, **llm_args)
 
     # Tokenizer ids for every synthesis sentence.
     with open(os.path.join(shared, "synthesis", "sentences.txt"), encoding="utf-8") as f:
@@ -270,6 +318,7 @@ def main():
             "max": float(m),
             "logsumexp": float(m + np.log(np.exp(first - m).sum())),
         })
+    add_dequantized_logits(np, Llama, args.model, llm_args, cases)
     with open(os.path.join(FIXTURES, "llama_greedy.json"), "w") as f:
         json.dump({"model": os.path.basename(args.model), "threads": 2, "cases": cases}, f, ensure_ascii=False, indent=1)
 

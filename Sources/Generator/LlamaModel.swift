@@ -51,9 +51,11 @@ public final class LlamaModel: @unchecked Sendable {
         }
     }
 
-    /// A run state for `slots` sequences of up to `contextLength` positions.
-    public func makeState(slots: Int, contextLength: Int, maxRows: Int = 64) -> LlamaState {
-        LlamaState(config: config, slots: slots, contextLength: contextLength, maxRows: maxRows, ropeFactors: weights.ropeFactors)
+    /// A run state for `slots` sequences of up to `contextLength` positions
+    /// (`quantisedActivations`: see `LlamaState`).
+    public func makeState(slots: Int, contextLength: Int, maxRows: Int = 64, quantisedActivations: Bool = true) -> LlamaState {
+        LlamaState(config: config, slots: slots, contextLength: contextLength, maxRows: maxRows,
+                   ropeFactors: weights.ropeFactors, quantisedActivations: quantisedActivations)
     }
 
     // MARK: Forward
@@ -70,6 +72,7 @@ public final class LlamaModel: @unchecked Sendable {
     ) {
         precondition(R >= 1 && R <= s.maxRows && logitCount <= R, "forward: bad row count")
         let c = config, dim = c.dim, qDim = c.heads * c.headDim, kvDim = c.kvDim
+        let q8 = s.quantisedActivations
         for i in 0..<R {
             s.tokens[i] = tokens[i]; s.rowSlot[i] = slots[i]; s.rowPos[i] = positions[i]
             weights.tokenEmbedding.dequantizeRow(Int(tokens[i]), into: s.x + i * dim)
@@ -80,7 +83,7 @@ public final class LlamaModel: @unchecked Sendable {
             // Attention block: x += Wo · attention(rope(Wq·n(x)), rope(Wk·n(x)), Wv·n(x))
             s.xb.update(from: s.x, count: R * dim)
             w.attnNorm.withUnsafeBufferPointer { Kernels.rmsNorm(s.xb, rows: R, cols: dim, weight: $0.baseAddress!, eps: c.rmsEps) }
-            s.actsDim.prepare(s.xb, rows: R, q8: true)
+            s.actsDim.prepare(s.xb, rows: R, q8: q8)
             QuantMatmul.multiply(MatmulJob(w.wq, s.q, ldy: qDim), MatmulJob(w.wk, s.k, ldy: kvDim),
                                  MatmulJob(w.wv, s.v, ldy: kvDim), acts: s.actsDim)
             if let b = w.bq { b.withUnsafeBufferPointer { Kernels.addBias(s.q, rows: R, cols: qDim, bias: $0.baseAddress!) } }
@@ -95,16 +98,16 @@ public final class LlamaModel: @unchecked Sendable {
                 roundToHalf(s.q + i * qDim, qDim)
             }
             attention(s, layer: l, rows: R)
-            s.actsQ.prepare(s.xb2, rows: R, q8: true)
+            s.actsQ.prepare(s.xb2, rows: R, q8: q8)
             QuantMatmul.multiply(w.wo, s.actsQ, into: s.xb, ldy: dim)
             Kernels.add(s.x, s.xb, R * dim)
             // Feed-forward block: x += W_down · (silu(W_gate·n(x)) ⊙ W_up·n(x))
             s.xb.update(from: s.x, count: R * dim)
             w.ffnNorm.withUnsafeBufferPointer { Kernels.rmsNorm(s.xb, rows: R, cols: dim, weight: $0.baseAddress!, eps: c.rmsEps) }
-            s.actsDim.prepare(s.xb, rows: R, q8: true)
+            s.actsDim.prepare(s.xb, rows: R, q8: q8)
             QuantMatmul.multiply(MatmulJob(w.gate, s.hb, ldy: c.hiddenDim), MatmulJob(w.up, s.hb2, ldy: c.hiddenDim), acts: s.actsDim)
             Kernels.swiglu(gate: s.hb, up: s.hb2, count: R * c.hiddenDim)
-            s.actsHidden.prepare(s.hb2, rows: R, q8: true)
+            s.actsHidden.prepare(s.hb2, rows: R, q8: q8)
             QuantMatmul.multiply(w.down, s.actsHidden, into: s.xb, ldy: dim)
             Kernels.add(s.x, s.xb, R * dim)
         }
@@ -115,7 +118,7 @@ public final class LlamaModel: @unchecked Sendable {
         weights.outputNorm.withUnsafeBufferPointer {
             Kernels.rmsNorm(s.xb, rows: logitCount, cols: dim, weight: $0.baseAddress!, eps: c.rmsEps)
         }
-        s.actsDim.prepare(s.xb, rows: logitCount, q8: true)
+        s.actsDim.prepare(s.xb, rows: logitCount, q8: q8)
         QuantMatmul.multiply(weights.output, s.actsDim, into: s.logits, ldy: c.vocabSize)
     }
 

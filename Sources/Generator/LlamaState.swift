@@ -12,6 +12,13 @@ public final class LlamaState: @unchecked Sendable {
     public let contextLength: Int
     /// Token rows one forward call can process.
     public let maxRows: Int
+    /// Whether products with Q4_0/Q4_1/Q8_0 weights quantise the activations
+    /// to 8 bits, as llama.cpp does (the default and the fast path). When
+    /// false they use Float activations with the decoded weights: slower, but
+    /// free of the 8-bit rounding, whose flips make logits jump by a few per
+    /// cent on a one-ulp change of any input (docs/generator.md). Portable
+    /// builds, which have no integer kernels, use Float activations either way.
+    public let quantisedActivations: Bool
 
     // Per-row inputs of the current call.
     var tokens: [Int32]  // (maxRows)
@@ -41,9 +48,14 @@ public final class LlamaState: @unchecked Sendable {
     let c: LlamaConfig
 
     /// State for `slots` sequences of up to `contextLength` positions
-    /// (capped at the model's), processing up to `maxRows` rows per call.
-    public init(config c: LlamaConfig, slots: Int, contextLength: Int, maxRows: Int = 64, ropeFactors: [Float]? = nil) {
+    /// (capped at the model's), processing up to `maxRows` rows per call;
+    /// `quantisedActivations` as the property of that name.
+    public init(
+        config c: LlamaConfig, slots: Int, contextLength: Int, maxRows: Int = 64, ropeFactors: [Float]? = nil,
+        quantisedActivations: Bool = true
+    ) {
         self.c = c
+        self.quantisedActivations = quantisedActivations
         self.slots = max(1, slots)
         self.contextLength = max(1, min(contextLength, c.contextLength))
         self.maxRows = max(1, maxRows)

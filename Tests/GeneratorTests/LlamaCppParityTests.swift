@@ -7,14 +7,24 @@ import XCTest
 /// Ranksmith against llama.cpp (fixtures from scripts/golden_llama.py).
 final class LlamaCppParityTests: XCTestCase {
     /// First-step logits: max |ours − llama.cpp| / max |llama.cpp| over the
-    /// top 50 and a strided sample of 512 ids. Measured: 1.5–4.8 % (median
-    /// about 2 %). That is the model's own noise floor with 8-bit activations:
-    /// Ranksmith's Q8-activation path and its all-Float path differ from each
-    /// other by 1.7–5.1 % on the same prompts, so two correct Q8
-    /// implementations that round differently cannot agree to 1e-2 here.
-    static let logitTolerance: Double = 5e-2
+    /// top 50 and a strided sample of 512 ids. Measured: 1.4–2.8 % (median
+    /// 2.3 %); 1.3–3.5 % where the build has no integer kernels and keeps
+    /// activations in Float. 1e-2 is out of reach for a precise reason: with
+    /// 8-bit activations this model's logits move by that much on a one-ulp
+    /// change of any input, because a value that crosses a rounding boundary
+    /// moves by a whole quantisation step (up to max|x|/127 of its block) and
+    /// 30 layers amplify it. llama.cpp itself moves by 1.6–3.4 % (median
+    /// 2.2 %) when the first layer's norm weights change by one ulp, and its
+    /// one-token-at-a-time evaluation of these prompts differs from its
+    /// batched one (the fixture) by 1.9–3.1 %. The forward pass itself is
+    /// pinned by `testFloatActivationLogitsMatchDequantisedLlamaCpp`.
+    static let logitTolerance: Double = 4e-2
     /// And the median over prompts must stay at the measured level.
     static let medianLogitTolerance: Double = 3e-2
+    /// Float activations against llama.cpp on the F32-decoded model (where it
+    /// keeps activations in Float too). Measured: 2e-4–8e-4 (f16 KV-cache
+    /// roundings that tip the other way, summation order).
+    static let floatActivationTolerance: Double = 2e-3
     /// Greedy tokens must match for this many tokens (or until llama.cpp stopped).
     static let greedyPrefix = 32
     /// A divergence is accepted only where our logits for the two competing
@@ -84,6 +94,28 @@ final class LlamaCppParityTests: XCTestCase {
             XCTAssertEqual(t.render([ChatMessage(role: "user", content: prompt)]), c["prompt_text"] as? String)
             XCTAssertEqual(m.chatPrompt(prompt, template: t).map(Int.init), c["prompt_ids"] as? [Int])
         }
+    }
+
+    func testFloatActivationLogitsMatchDequantisedLlamaCpp() throws {
+        let m = try SharedModel.require()
+        QuantMatmul.threads = 2
+        let cases = try json("llama_greedy.json")["cases"] as! [[String: Any]]
+        var errors: [Double] = []
+        for c in cases {
+            guard let golden = c["dequantized"] as? [String: Any] else { throw XCTSkip("rerun scripts/golden_llama.py") }
+            let prompt = (c["prompt_ids"] as! [Int]).map { Int32($0) }
+            let s = m.makeState(slots: 1, contextLength: prompt.count, quantisedActivations: false)
+            let slots = [Int](repeating: 0, count: prompt.count), positions = Array(0..<prompt.count)
+            m.forward(s, tokens: prompt, slots: slots, positions: positions, count: prompt.count,
+                      logitRows: [prompt.count - 1], logitCount: 1)
+            let ids = (golden["top_ids"] as! [Int]) + (c["sample_ids"] as! [Int])
+            let values = (golden["top_logits"] as! [Double]) + (golden["sample_logits"] as! [Double])
+            let scale = values.map(abs).max()!
+            let worst = zip(ids, values).map { abs(Double(s.logits[$0]) - $1) }.max()! / scale
+            errors.append(worst)
+            XCTAssertLessThanOrEqual(worst, Self.floatActivationTolerance, "Float-activation logits of \(c["prompt"]!)")
+        }
+        print("Float-activation first-step logits: worst relative error \(errors.max()!)")
     }
 
     func testGreedyTokensAndFirstLogitsMatchLlamaCpp() throws {
