@@ -254,6 +254,10 @@ public enum QuantKernels {
         return _mm256_mul_ps(_mm256_cvtepi32_ps(p32), _mm256_broadcast_ss(dx))
     }
 
+    // tile8, tile4 and tile1 are written out rather than one function
+    // generic over the row count: an `InlineArray` of accumulators with
+    // scalar offset sums measured 5 % slower at decoding 8 CFG pairs.
+
     /// Dots one weight row with 8 packed activation rows (a whole group).
     @inline(__always)
     static func tile8<W: Q8DotWeights>(
