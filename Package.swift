@@ -35,13 +35,16 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
+        // One static inline function: a cache prefetch hint for the HNSW
+        // search, which Swift cannot express (see its header).
+        .target(name: "CPrefetch", path: "Sources/CPrefetch"),
 
         // MARK: - Libraries, lowest first
         .target(name: "Numerics", dependencies: ["CBLAS"], swiftSettings: common + kernelFlags),
         .target(name: "Tokenization", swiftSettings: common + kernelFlags),
         .target(name: "Encoder", dependencies: ["Numerics", "Tokenization"], swiftSettings: common + kernelFlags),
         .target(name: "Generator", dependencies: ["Numerics", "Tokenization"], swiftSettings: common + kernelFlags),
-        .target(name: "Index", dependencies: ["Numerics"], swiftSettings: common + kernelFlags),
+        .target(name: "Index", dependencies: ["Numerics", "CPrefetch"], swiftSettings: common + kernelFlags),
         .target(name: "Jobs", swiftSettings: common),
         .target(name: "Refinement", dependencies: ["Encoder", "Generator", "Numerics"], swiftSettings: common + kernelFlags),
         .target(name: "HTTP", dependencies: ["CZlib", "COpenSSL"], swiftSettings: common + kernelFlags),

@@ -88,11 +88,15 @@ extension CollectionState {
         defer { out.deallocate() }
         let d = dimensions
         let threads = max(1, min(System.activeCores, batch))
-        DispatchQueue.concurrentPerform(iterations: threads) { t in
-            var i = t
-            while i < batch {
+        // Queries are handed out one at a time rather than striped, so a
+        // thread that is descheduled (a busy machine) or drew slow queries
+        // does not hold the whole batch back.
+        let next = AtomicCounter(0)
+        DispatchQueue.concurrentPerform(iterations: threads) { _ in
+            while true {
+                let i = next.fetchAdd(1)
+                if i >= batch { break }
                 out[i] = self.search(queries + i * d, k: k, filter: filter, ef: ef, exact: false).hits
-                i += threads
             }
         }
         let result = Array(out)

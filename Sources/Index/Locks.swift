@@ -109,58 +109,6 @@ final class AtomicCounter: @unchecked Sendable {
     }
 }
 
-// MARK: - Visited lists
-
-/// Marks of visited nodes for one graph search: a node is visited when its
-/// mark equals the current tag, so clearing is one increment.
-final class VisitedList {
-    private(set) var marks: UnsafeMutablePointer<UInt16>
-    private(set) var size: Int
-    private(set) var tag: UInt16 = 0
-
-    init(size: Int) {
-        self.size = size
-        marks = .allocate(capacity: size)
-        marks.initialize(repeating: 0, count: size)
-    }
-
-    deinit { marks.deallocate() }
-
-    /// Starts a new search.
-    func reset() {
-        tag &+= 1
-        if tag == 0 {
-            marks.update(repeating: 0, count: size)
-            tag = 1
-        }
-    }
-
-    func grow(to n: Int) {
-        guard n > size else { return }
-        marks.deallocate()
-        size = max(n, size * 2)
-        marks = .allocate(capacity: size)
-        marks.initialize(repeating: 0, count: size)
-        tag = 0
-    }
-}
-
-/// A pool of visited lists so concurrent searches each get their own.
-final class VisitedPool: @unchecked Sendable {
-    private let monitor = Monitor()
-    private var free: [VisitedList] = []
-
-    func acquire(size: Int) -> VisitedList {
-        let list = monitor.locked { free.popLast() } ?? VisitedList(size: max(size, 1024))
-        list.grow(to: size)
-        return list
-    }
-
-    func release(_ list: VisitedList) {
-        monitor.locked { free.append(list) }
-    }
-}
-
 // MARK: - Random numbers
 
 /// SplitMix64: a small seeded generator, so graphs build reproducibly.

@@ -71,57 +71,85 @@ struct TopK {
 
 // MARK: - Candidate heaps for graph search
 
-/// A binary heap of (distance, node) ordered by `less`; used as the
-/// candidate queue (nearest first) and the result set (farthest first).
-struct DistanceHeap {
-    private(set) var items: [Scored] = []
-    /// true: the root is the largest score (max-heap); false: the smallest.
-    let maxAtRoot: Bool
+/// The order of a `ScoredHeap`: `before(a, b)` when score `a` belongs nearer the root.
+protocol HeapOrder {
+    static func before(_ a: Float, _ b: Float) -> Bool
+}
 
-    init(maxAtRoot: Bool, capacity: Int) {
-        self.maxAtRoot = maxAtRoot
-        items.reserveCapacity(capacity)
+/// Highest score at the root: the candidate queue (nearest first).
+enum MaxFirst: HeapOrder {
+    @inline(__always) static func before(_ a: Float, _ b: Float) -> Bool { a > b }
+}
+
+/// Lowest score at the root: the result set (weakest first, so it is evicted).
+enum MinFirst: HeapOrder {
+    @inline(__always) static func before(_ a: Float, _ b: Float) -> Bool { a < b }
+}
+
+/// A binary heap of scored nodes in a buffer it owns `(capacity)`, growing
+/// by doubling; `base[0..<count]` is the heap in array order. A value type
+/// with a pointer inside, so the search loop keeps it in registers and no
+/// reference counting or uniqueness checks run per push; its owner
+/// (`SearchContext`) calls `deallocate`.
+struct ScoredHeap<Order: HeapOrder> {
+    private(set) var base: UnsafeMutablePointer<Scored>
+    private(set) var count = 0
+    private(set) var capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = max(capacity, 16)
+        base = .allocate(capacity: self.capacity)
     }
 
-    var count: Int { items.count }
-    var isEmpty: Bool { items.isEmpty }
-    var top: Scored { items[0] }
+    func deallocate() { base.deallocate() }
 
-    @inline(__always) private func before(_ a: Float, _ b: Float) -> Bool {
-        maxAtRoot ? a > b : a < b
-    }
+    var isEmpty: Bool { count == 0 }
+    @inline(__always) var top: Scored { base[0] }
 
-    mutating func removeAll() { items.removeAll(keepingCapacity: true) }
+    /// The entries in array (not sorted) order.
+    var elements: UnsafeBufferPointer<Scored> { UnsafeBufferPointer(start: base, count: count) }
 
-    mutating func push(_ e: Scored) {
-        items.append(e)
-        var i = items.count - 1
+    mutating func removeAll() { count = 0 }
+
+    @inline(__always) mutating func push(_ e: Scored) {
+        if count == capacity { grow() }
+        var i = count
+        count += 1
         while i > 0 {
             let p = (i - 1) >> 1
-            if !before(e.score, items[p].score) { break }
-            items[i] = items[p]
+            if !Order.before(e.score, base[p].score) { break }
+            base[i] = base[p]
             i = p
         }
-        items[i] = e
+        base[i] = e
     }
 
-    @discardableResult
+    @inline(__always) @discardableResult
     mutating func pop() -> Scored {
-        let root = items[0]
-        let last = items.removeLast()
-        let n = items.count
+        let root = base[0]
+        count -= 1
+        let n = count
         if n > 0 {
+            let last = base[n]
             var i = 0
             while true {
                 var c = 2 * i + 1
                 if c >= n { break }
-                if c + 1 < n, before(items[c + 1].score, items[c].score) { c += 1 }
-                if !before(items[c].score, last.score) { break }
-                items[i] = items[c]
+                if c + 1 < n, Order.before(base[c + 1].score, base[c].score) { c += 1 }
+                if !Order.before(base[c].score, last.score) { break }
+                base[i] = base[c]
                 i = c
             }
-            items[i] = last
+            base[i] = last
         }
         return root
+    }
+
+    private mutating func grow() {
+        let bigger = UnsafeMutablePointer<Scored>.allocate(capacity: capacity * 2)
+        bigger.update(from: base, count: count)
+        base.deallocate()
+        base = bigger
+        capacity *= 2
     }
 }
