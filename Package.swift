@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "CPrefetch", path: "Sources/CPrefetch"),
 
         // MARK: - Libraries, lowest first
-        .target(name: "Numerics", dependencies: ["CBLAS"], swiftSettings: common + kernelFlags),
+        .target(name: "Numerics", dependencies: ["CBLAS", "CPrefetch"], swiftSettings: common + kernelFlags),
         .target(name: "Tokenization", swiftSettings: common + kernelFlags),
         .target(name: "Encoder", dependencies: ["Numerics", "Tokenization"], swiftSettings: common + kernelFlags),
         .target(name: "Generator", dependencies: ["Numerics", "Tokenization"], swiftSettings: common + kernelFlags),

@@ -160,7 +160,7 @@ public final class LlamaModel: @unchecked Sendable {
             for j in 0..<jobs { attendHead(s, layer: l, job: j) }
         } else {
             let parts = min(QuantMatmul.threads, jobs)
-            DispatchQueue.concurrentPerform(iterations: parts) { p in
+            ParallelRegions.shared.run(parts: parts) { p in
                 var j = p
                 while j < jobs { attendHead(s, layer: l, job: j); j += parts }
             }

@@ -160,7 +160,7 @@ public enum QuantMatmul {
             return
         }
         let yy = UnsafeMutablePointer<Float>(y)
-        DispatchQueue.concurrentPerform(iterations: parts) { p in
+        ParallelRegions.shared.run(parts: parts) { p in
             // Rows split in multiples of 8 to keep neighbours' stores apart.
             let per = (w.rows + parts - 1) / parts
             let chunk = (per + 7) / 8 * 8
@@ -186,7 +186,7 @@ public enum QuantMatmul {
             if let c { segment(c, a.w.rows + b.w.rows) }
         }
         if parts <= 1 { run(0, total); return }
-        DispatchQueue.concurrentPerform(iterations: parts) { p in
+        ParallelRegions.shared.run(parts: parts) { p in
             let chunk = ((total + parts - 1) / parts + 7) / 8 * 8
             run(min(total, p * chunk), min(total, (p + 1) * chunk))
         }

@@ -1,4 +1,7 @@
-// Software prefetch for the HNSW search in Index.
+// CPU hints Swift has no intrinsics for: software prefetch for the HNSW
+// search in Index, and a spin-wait hint for Numerics' worker threads.
+//
+// Prefetch:
 //
 // Searching the graph is bound by memory latency: every node it expands
 // sends it to a few dozen vectors at random addresses. Asking the CPU to
@@ -14,6 +17,19 @@
 /// Hints that the cache line holding `p` will be read soon; keep it in every cache level.
 static inline void ranksmith_prefetch(const void *p) {
     __builtin_prefetch(p, 0, 3);
+}
+
+/// Tells the CPU this thread is in a spin-wait loop (PAUSE on x86-64,
+/// YIELD on arm64): the sibling hyper-thread gets the core's resources and
+/// leaving the loop costs no memory-order mis-speculation. Used by the
+/// worker threads of Numerics' parallel regions, which spin briefly between
+/// the many short matrix products of a decoding step.
+static inline void ranksmith_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
 }
 
 #endif
