@@ -29,7 +29,7 @@ public enum Attention {
         let workers = max(1, min(tasks, threads))
         guard tasks > 0 else { return }
         let ctx = UnsafeMutableSendablePointer(context), src = UnsafeSendablePointer(qkv)
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
+        ParallelRegions.shared.run(parts: workers) { w in
             // One score row, or a whole score matrix for long sequences.
             let scratch = maxLen >= blasThreshold ? maxLen * maxLen : maxLen
             let row = UnsafeMutablePointer<Float>.allocate(capacity: max(scratch, 1))

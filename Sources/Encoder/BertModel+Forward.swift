@@ -119,7 +119,7 @@ extension BertModel {
                     let c = UnsafeMutableSendablePointer(o.baseAddress!)
                     // Column blocks rounded to 16 so each stays kernel-aligned.
                     let width = ((outDim + blocks - 1) / blocks + 15) / 16 * 16
-                    DispatchQueue.concurrentPerform(iterations: blocks) { k in
+                    ParallelRegions.shared.run(parts: blocks) { k in
                         let n0 = k * width, n1 = min(outDim, n0 + width)
                         guard n1 > n0 else { return }
                         // Rows n0..<n1 of W (O, I) are the weights of output columns n0..<n1.
