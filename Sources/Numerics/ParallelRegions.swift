@@ -24,7 +24,8 @@ public final class ParallelRegions: @unchecked Sendable {
     /// The process-wide pool used by the quantised products and attention.
     public static let shared = ParallelRegions()
 
-    /// Spin checks before a waiting worker sleeps (~50–100 µs).
+    /// Spin checks before a waiting worker sleeps (well under a millisecond;
+    /// the length of one PAUSE differs between CPU generations).
     static let spinLimit = 20_000
 
     /// At most one worker per other online core: a spinning worker without
