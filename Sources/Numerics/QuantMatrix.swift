@@ -65,10 +65,7 @@ public final class QuantizedActivations: @unchecked Sendable {
     public private(set) var rows = 0
     /// The Float rows last prepared (borrowed; valid until the caller changes them).
     public private(set) var floats: UnsafePointer<Float>?
-    let qs: UnsafeMutablePointer<Int8>  // (maxRows, cols)
-    let scales: UnsafeMutablePointer<Float>  // (maxRows, cols/32)
-    let sums: UnsafeMutablePointer<Float>  // (maxRows, cols/32)
-    // The same blocks packed for the batched kernels: rows in groups of
+    // The Q8 blocks, packed for the batched kernels: rows in groups of
     // `QuantizedActivations.group`; within a group, block `b` of every row
     // lies together (`group` × 32 codes, then `group` scales and sums), so a
     // tile of rows reads one contiguous run per weight block.
@@ -84,10 +81,6 @@ public final class QuantizedActivations: @unchecked Sendable {
     public init(maxRows: Int, cols: Int) {
         self.maxRows = maxRows
         self.cols = cols
-        qs = .allocate(capacity: max(1, maxRows * cols))
-        let nb = max(1, maxRows * cols / 32)
-        scales = .allocate(capacity: nb)
-        sums = .allocate(capacity: nb)
         let packedRows = (maxRows + Self.group - 1) / Self.group * Self.group
         packedQs = .allocate(capacity: max(1, packedRows * cols))
         packedScales = .allocate(capacity: max(1, packedRows * cols / 32))
@@ -95,7 +88,6 @@ public final class QuantizedActivations: @unchecked Sendable {
     }
 
     deinit {
-        qs.deallocate(); scales.deallocate(); sums.deallocate()
         packedQs.deallocate(); packedScales.deallocate(); packedSums.deallocate()
     }
 
@@ -107,21 +99,15 @@ public final class QuantizedActivations: @unchecked Sendable {
         floats = x
         hasQ8 = q8 && cols % 32 == 0
         if hasQ8 {
-            QuantKernels.quantizeQ8(x, count: rows * cols, qs: qs, scales: scales, sums: sums)
-            pack(rows: rows)
-        }
-    }
-
-    /// Copies the row-major Q8 blocks into the grouped layout.
-    private func pack(rows: Int) {
-        let nb = cols / 32, g = Self.group
-        for i in 0..<rows {
-            let (grp, j) = i.quotientAndRemainder(dividingBy: g)
-            for b in 0..<nb {
-                let slot = (grp * nb + b) * g + j
-                (packedQs + slot * 32).update(from: qs + i * cols + b * 32, count: 32)
-                packedScales[slot] = scales[i * nb + b]
-                packedSums[slot] = sums[i * nb + b]
+            // Each block of 32 is quantised straight into its packed slot.
+            let nb = cols / 32, g = Self.group
+            for i in 0..<rows {
+                let (grp, j) = i.quotientAndRemainder(dividingBy: g)
+                for b in 0..<nb {
+                    let slot = (grp * nb + b) * g + j
+                    QuantKernels.quantizeQ8(x + i * cols + b * 32, count: 32, qs: packedQs + slot * 32,
+                                            scales: packedScales + slot, sums: packedSums + slot)
+                }
             }
         }
     }
