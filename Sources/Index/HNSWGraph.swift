@@ -9,9 +9,21 @@ import Numerics
 /// product of unit vectors (cosine); "closer" means a higher score.
 ///
 /// Layout (per node, `capacity` nodes):
-/// - `level0`: `(capacity, 1 + m0)` Int32 — link count, then up to `m0 = 2·m` links;
+/// - `records`: `(capacity, recordBytes)` bytes, 64-byte aligned — per node
+///   a half-precision copy of its vector (`halfBytes`: `dimensions` Float16,
+///   padded to a cache line), then its bottom-layer link list (Int32 count,
+///   then up to `m0 = 2·m` links), the record padded to a cache line;
 /// - `levels`: `(capacity)` Int32 — the node's top layer (0 for most nodes);
 /// - `upper[node]`: `(levels[node], 1 + m)` Int32 — count + links for layers 1…level, or nil.
+///
+/// Why the records: a graph walk is bound by memory, one cache miss per
+/// vector it scores. Half-precision copies halve the bytes each hop reads
+/// (768 instead of 1,536 at 384 dimensions), and a node's links sit beside
+/// its vector, so expanding a node that was scored a moment ago finds them
+/// in cache (hnswlib co-locates the same way, in single precision). The
+/// walk ranks by these half-precision scores; `search` rescores its final
+/// candidates against the exact Float rows, so the scores it returns are
+/// exact. The Float rows stay in `vectors` for flat scans and snapshots.
 ///
 /// Deleted documents stay in the graph as tombstones (they keep it
 /// navigable); searches skip them through `accept`. The owner rebuilds the
@@ -25,11 +37,15 @@ final class HNSWGraph {
     let m0: Int
     let efConstruction: Int
     let vectors: VectorStore
+    /// Bytes of a record's half-precision vector, padded to a cache line.
+    let halfBytes: Int
+    /// Bytes of one node's record (vector, then bottom-layer links), a multiple of 64.
+    let recordBytes: Int
     private let levelMultiplier: Double
 
     private(set) var capacity = 0
     private(set) var nodeCount = 0
-    private(set) var level0: UnsafeMutablePointer<Int32>
+    private(set) var records: UnsafeMutableRawPointer
     private(set) var levels: UnsafeMutablePointer<Int32>
     private(set) var upper: UnsafeMutablePointer<UnsafeMutablePointer<Int32>?>
     private(set) var entryPoint: Int32 = -1
@@ -48,22 +64,31 @@ final class HNSWGraph {
         rng = SplitMix64(seed: seed)
         locks = StripedLocks(count: 4096)
         contexts = SearchContextPool(linkCapacity: 2 * m + 1, dimensions: vectors.dimensions)
+        halfBytes = HNSWGraph.roundUp(vectors.dimensions * 2)
+        recordBytes = HNSWGraph.roundUp(halfBytes + (1 + 2 * m) * 4)
         capacity = 16
-        level0 = .allocate(capacity: capacity * (1 + m0))
+        records = HNSWGraph.allocateRecords(capacity * recordBytes)
         levels = .allocate(capacity: capacity)
         upper = .allocate(capacity: capacity)
     }
 
     deinit {
         for i in 0..<nodeCount { upper[i]?.deallocate() }
-        level0.deallocate()
+        records.deallocate()
         levels.deallocate()
         upper.deallocate()
     }
 
-    /// Bytes held by the graph's link lists (not the vectors).
+    @inline(__always) private static func roundUp(_ bytes: Int) -> Int { (bytes + 63) / 64 * 64 }
+
+    private static func allocateRecords(_ bytes: Int) -> UnsafeMutableRawPointer {
+        UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
+    }
+
+    /// Bytes held by the graph: records (half-precision vectors and
+    /// bottom-layer links), levels and upper-layer links — not the Float rows.
     var allocatedBytes: Int {
-        var b = capacity * ((1 + m0) * 4 + 4 + 8)
+        var b = capacity * (recordBytes + 4 + 8)
         for i in 0..<nodeCount where levels[i] > 0 { b += Int(levels[i]) * (1 + m) * 4 }
         return b
     }
@@ -74,10 +99,10 @@ final class HNSWGraph {
         guard n > capacity else { return }
         var c = capacity
         while c < n { c *= 2 }
-        let l0 = UnsafeMutablePointer<Int32>.allocate(capacity: c * (1 + m0))
-        l0.update(from: level0, count: nodeCount * (1 + m0))
-        level0.deallocate()
-        level0 = l0
+        let r = HNSWGraph.allocateRecords(c * recordBytes)
+        r.copyMemory(from: records, byteCount: nodeCount * recordBytes)
+        records.deallocate()
+        records = r
         let lv = UnsafeMutablePointer<Int32>.allocate(capacity: c)
         lv.update(from: levels, count: nodeCount)
         levels.deallocate()
@@ -89,13 +114,18 @@ final class HNSWGraph {
         capacity = c
     }
 
-    /// Adds a node with empty link lists at `level` (drawn at random when nil).
+    /// Adds the node for the next slot of `vectors` with empty link lists at
+    /// `level` (drawn at random when nil); its record gets the half-precision vector.
     private func addNode(level: Int32? = nil) -> Int32 {
         reserve(nodeCount + 1)
         let id = nodeCount
         let lv = level ?? Int32(min(16.0, floor(-log(max(rng.nextUnit(), 1e-12)) * levelMultiplier)))
         levels[id] = lv
-        level0[id * (1 + m0)] = 0
+        let rec = records + id * recordBytes
+        let d = vectors.dimensions
+        HalfVector.store(vectors.row(id), into: rec.assumingMemoryBound(to: Float16.self), d)
+        (rec + d * 2).initializeMemory(as: UInt8.self, repeating: 0, count: halfBytes - d * 2)
+        (rec + halfBytes).assumingMemoryBound(to: Int32.self)[0] = 0
         if lv > 0 {
             let block = UnsafeMutablePointer<Int32>.allocate(capacity: Int(lv) * (1 + m))
             for l in 0..<Int(lv) { block[l * (1 + m)] = 0 }
@@ -107,13 +137,21 @@ final class HNSWGraph {
         return Int32(id)
     }
 
-    /// Link list of `node` at `level`: element 0 is the count.
-    @inline(__always) func links(_ node: Int32, _ level: Int) -> UnsafeMutablePointer<Int32> {
-        level == 0 ? level0 + Int(node) * (1 + m0) : upper[Int(node)]! + (level - 1) * (1 + m)
+    /// The half-precision vector of `node`.
+    @inline(__always) func half(_ node: Int32) -> UnsafePointer<Float16> {
+        UnsafePointer((records + Int(node) * recordBytes).assumingMemoryBound(to: Float16.self))
     }
 
+    /// Link list of `node` at `level`: element 0 is the count.
+    @inline(__always) func links(_ node: Int32, _ level: Int) -> UnsafeMutablePointer<Int32> {
+        level == 0
+            ? (records + Int(node) * recordBytes + halfBytes).assumingMemoryBound(to: Int32.self)
+            : upper[Int(node)]! + (level - 1) * (1 + m)
+    }
+
+    /// Half-precision score of `node` for a Float query.
     @inline(__always) private func sim(_ q: UnsafePointer<Float>, _ node: Int32) -> Float {
-        InnerProduct.dot(q, vectors.row(Int(node)), vectors.dimensions)
+        InnerProduct.dot(q, half: half(node), vectors.dimensions)
     }
 
     // MARK: Insertion
@@ -199,12 +237,12 @@ final class HNSWGraph {
         if candidates.count <= limit { return candidates }
         var kept: [Scored] = []
         kept.reserveCapacity(limit)
-        let d = vectors.dimensions, vbase = vectors.base
+        let d = vectors.dimensions
         for c in candidates {
             if kept.count >= limit { break }
-            let cv = vbase + Int(c.slot) * d
+            let cv = half(c.slot)
             var good = true
-            for k in kept where InnerProduct.dot(cv, vbase + Int(k.slot) * d, d) > c.score {
+            for k in kept where InnerProduct.dot(half: cv, half: half(k.slot), d) > c.score {
                 good = false
                 break
             }
@@ -230,11 +268,13 @@ final class HNSWGraph {
                 list[1 + count] = node
                 list[0] = Int32(count + 1)
             } else {
-                let d = vectors.dimensions, vbase = vectors.base
-                let ov = vbase + Int(other) * d
+                let d = vectors.dimensions
+                let ov = half(other)
                 var cands = [Scored(score: c.score, slot: node)]
                 cands.reserveCapacity(count + 1)
-                for i in 0..<count { cands.append(Scored(score: InnerProduct.dot(ov, vbase + Int(list[1 + i]) * d, d), slot: list[1 + i])) }
+                for i in 0..<count {
+                    cands.append(Scored(score: InnerProduct.dot(half: ov, half: half(list[1 + i]), d), slot: list[1 + i]))
+                }
                 cands.sort { $0.score > $1.score }
                 let kept = selectNeighbors(cands, max: limit)
                 list[0] = Int32(kept.count)
@@ -251,9 +291,6 @@ final class HNSWGraph {
     /// vectors: 1–3 ahead, whole rows, all gave +30–45 % queries per CPU
     /// second over no prefetch; 2 leaves the most slack for slower memory.
     static let prefetchAhead = 2
-
-    /// Cache lines of a row of `d` floats (rows are 64-byte aligned, see `VectorStore`).
-    @inline(__always) static func rowLines(_ d: Int) -> Int { (d * 4 + 63) / 64 }
 
     /// Asks the CPU to start loading `lines` cache lines from `p` (see `CPrefetch`).
     @inline(__always) private static func prefetch(_ p: UnsafeRawPointer, lines: Int) {
@@ -279,8 +316,8 @@ final class HNSWGraph {
         _ q: UnsafePointer<Float>, from start: Int32, sim startSim: Float, level: Int, locking: Bool
     ) -> (Int32, Float) {
         var cur = start, curSim = startSim
-        let d = vectors.dimensions, vbase = UnsafePointer(vectors.base), up = upper, strideUp = 1 + m
-        let rowLines = HNSWGraph.rowLines(d)
+        let d = vectors.dimensions, recs = UnsafeRawPointer(records), rb = recordBytes, up = upper, strideUp = 1 + m
+        let vectorLines = halfBytes / 64
         var changed = true
         while changed {
             changed = false
@@ -288,11 +325,11 @@ final class HNSWGraph {
             let list = up[Int(cur)]! + (level - 1) * strideUp
             let n = Int(list[0])
             var bestNode = cur, bestSim = curSim
-            if n > 0 { HNSWGraph.prefetch(vbase + Int(list[1]) * d, lines: rowLines) }
+            if n > 0 { HNSWGraph.prefetch(recs + Int(list[1]) * rb, lines: vectorLines) }
             for i in 0..<n {
                 let v = list[1 + i]
-                if i + 1 < n { HNSWGraph.prefetch(vbase + Int(list[2 + i]) * d, lines: rowLines) }
-                let s = InnerProduct.dot(q, vbase + Int(v) * d, d)
+                if i + 1 < n { HNSWGraph.prefetch(recs + Int(list[2 + i]) * rb, lines: vectorLines) }
+                let s = InnerProduct.dot(q, half: (recs + Int(v) * rb).assumingMemoryBound(to: Float16.self), d)
                 if s > bestSim { bestSim = s; bestNode = v }
             }
             if locking { locks.unlock(cur) }
@@ -328,11 +365,21 @@ final class HNSWGraph {
             ctx.results = results
         }
         let marks = ctx.marks, tag = ctx.tag, fresh = ctx.fresh
-        let d = vectors.dimensions, vbase = UnsafePointer(vectors.base)
-        let l0 = UnsafePointer(level0), up = upper, stride0 = 1 + m0, strideUp = 1 + m
-        let rowLines = HNSWGraph.rowLines(d), ahead = HNSWGraph.prefetchAhead
-        let listBytes = (level == 0 ? stride0 : strideUp) * 4
-        let s0 = InnerProduct.dot(q, vbase + Int(entry) * d, d)
+        let d = vectors.dimensions, recs = UnsafeRawPointer(records), rb = recordBytes, hb = halfBytes
+        let up = upper, strideUp = 1 + m, ahead = HNSWGraph.prefetchAhead
+        // On the bottom layer a scored node's whole record is fetched, so
+        // its links are in cache if it is expanded soon after.
+        let lines = level == 0 ? rb / 64 : hb / 64
+        let listBytes = (level == 0 ? 1 + m0 : strideUp) * 4
+        @inline(__always) func list(_ node: Int32) -> UnsafePointer<Int32> {
+            level == 0
+                ? (recs + Int(node) * rb + hb).assumingMemoryBound(to: Int32.self)
+                : UnsafePointer(up[Int(node)]! + (level - 1) * strideUp)
+        }
+        @inline(__always) func score(_ node: Int32) -> Float {
+            InnerProduct.dot(q, half: (recs + Int(node) * rb).assumingMemoryBound(to: Float16.self), d)
+        }
+        let s0 = score(entry)
         marks[Int(entry)] = tag
         candidates.push(Scored(score: s0, slot: entry))
         if accept == nil || accept!(entry) { results.push(Scored(score: s0, slot: entry)) }
@@ -342,17 +389,15 @@ final class HNSWGraph {
             if results.count >= ef && c.score < worst { break }
             candidates.pop()
             if !candidates.isEmpty {
-                let next = candidates.top.slot
-                let nextList = level == 0 ? l0 + Int(next) * stride0 : UnsafePointer(up[Int(next)]! + (level - 1) * strideUp)
-                HNSWGraph.prefetch(nextList, bytes: listBytes)
+                HNSWGraph.prefetch(list(candidates.top.slot), bytes: listBytes)
             }
-            let list = level == 0 ? l0 + Int(c.slot) * stride0 : UnsafePointer(up[Int(c.slot)]! + (level - 1) * strideUp)
+            let links = list(c.slot)
             if locking { locks.lock(c.slot) }
-            let n = Int(list[0])
+            let n = Int(links[0])
             var u = 0
             var i = 1
             while i <= n {
-                let v = list[i]
+                let v = links[i]
                 if marks[Int(v)] != tag {
                     marks[Int(v)] = tag
                     fresh[u] = v
@@ -363,15 +408,15 @@ final class HNSWGraph {
             if locking { locks.unlock(c.slot) }
             var p = 0
             while p < min(ahead, u) {
-                HNSWGraph.prefetch(vbase + Int(fresh[p]) * d, lines: rowLines)
+                HNSWGraph.prefetch(recs + Int(fresh[p]) * rb, lines: lines)
                 p += 1
             }
             var j = 0
             while j < u {
-                if j + ahead < u { HNSWGraph.prefetch(vbase + Int(fresh[j + ahead]) * d, lines: rowLines) }
+                if j + ahead < u { HNSWGraph.prefetch(recs + Int(fresh[j + ahead]) * rb, lines: lines) }
                 let v = fresh[j]
                 j += 1
-                let s = InnerProduct.dot(q, vbase + Int(v) * d, d)
+                let s = score(v)
                 if results.count < ef || s > worst {
                     candidates.push(Scored(score: s, slot: v))
                     if accept == nil || accept!(v) {
@@ -401,7 +446,12 @@ final class HNSWGraph {
             l -= 1
         }
         searchLayer(q, entry: cur, ef: max(ef, k), level: 0, accept: accept, context: ctx, locking: false)
+        // Rescore the candidates against the exact Float rows (all fetched
+        // at once), so the order among them and the scores returned are exact.
         var sorted = Array(ctx.results.elements)
+        let d = vectors.dimensions
+        for c in sorted { HNSWGraph.prefetch(vectors.row(Int(c.slot)), bytes: d * 4) }
+        for i in sorted.indices { sorted[i].score = InnerProduct.dot(q, vectors.row(Int(sorted[i].slot)), d) }
         sorted.sort { $0.score != $1.score ? $0.score > $1.score : $0.slot < $1.slot }
         if sorted.count > k { sorted.removeLast(sorted.count - k) }
         return sorted
@@ -429,7 +479,7 @@ extension HNSWGraph {
         for i in 0..<n {
             guard lv[i] >= 0, lv[i] <= maxLevel else { return nil }
             _ = g.addNode(level: lv[i])
-            let dst = g.level0 + i * (1 + g.m0)
+            let dst = g.links(Int32(i), 0)
             for j in 0..<(1 + g.m0) { dst[j] = l0[i * (1 + g.m0) + j] }
             guard dst[0] >= 0, Int(dst[0]) <= g.m0 else { return nil }
             for j in 0..<Int(dst[0]) where dst[1 + j] < 0 || Int(dst[1 + j]) >= n { return nil }
@@ -450,6 +500,14 @@ extension HNSWGraph {
         g.entryPoint = entryPoint
         g.maxLevel = maxLevel
         return g
+    }
+
+    /// The bottom-layer link lists `(nodes, 1 + m0)`, in node order (see `restore`).
+    func level0LinksFlat() -> [Int32] {
+        var out: [Int32] = []
+        out.reserveCapacity(nodeCount * (1 + m0))
+        for i in 0..<nodeCount { out.append(contentsOf: UnsafeBufferPointer(start: links(Int32(i), 0), count: 1 + m0)) }
+        return out
     }
 
     /// The concatenated upper-layer blocks, in node order (see `restore`).

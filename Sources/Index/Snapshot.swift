@@ -50,7 +50,7 @@ enum Snapshot {
             w.i32(g.entryPoint)
             w.i32(g.maxLevel)
             w.int32s(Array(UnsafeBufferPointer(start: g.levels, count: g.nodeCount)))
-            w.int32s(Array(UnsafeBufferPointer(start: g.level0, count: g.nodeCount * (1 + g.m0))))
+            w.int32s(g.level0LinksFlat())
             let upper = g.upperLinksFlat()
             w.u64(UInt64(upper.count))
             w.int32s(upper)

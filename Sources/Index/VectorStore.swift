@@ -123,3 +123,72 @@ enum InnerProduct {
         return s
     }
 }
+
+extension InnerProduct {
+    /// `a · b` for a Float `a` and a half-precision `b` over `d` values,
+    /// Float accumulation (F16C converts eight halves per instruction).
+    @inline(__always)
+    static func dot(_ a: UnsafePointer<Float>, half b: UnsafePointer<Float16>, _ d: Int) -> Float {
+        typealias F8 = SIMD8<Float>
+        typealias H8 = SIMD8<Float16>
+        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+        var s0 = F8(repeating: 0), s1 = F8(repeating: 0), s2 = F8(repeating: 0), s3 = F8(repeating: 0)
+        var i = 0
+        while i + 32 <= d {
+            s0 = s0.addingProduct(ra.loadUnaligned(fromByteOffset: i * 4, as: F8.self), F8(rb.loadUnaligned(fromByteOffset: i * 2, as: H8.self)))
+            s1 = s1.addingProduct(ra.loadUnaligned(fromByteOffset: i * 4 + 32, as: F8.self), F8(rb.loadUnaligned(fromByteOffset: i * 2 + 16, as: H8.self)))
+            s2 = s2.addingProduct(ra.loadUnaligned(fromByteOffset: i * 4 + 64, as: F8.self), F8(rb.loadUnaligned(fromByteOffset: i * 2 + 32, as: H8.self)))
+            s3 = s3.addingProduct(ra.loadUnaligned(fromByteOffset: i * 4 + 96, as: F8.self), F8(rb.loadUnaligned(fromByteOffset: i * 2 + 48, as: H8.self)))
+            i += 32
+        }
+        while i + 8 <= d {
+            s0 = s0.addingProduct(ra.loadUnaligned(fromByteOffset: i * 4, as: F8.self), F8(rb.loadUnaligned(fromByteOffset: i * 2, as: H8.self)))
+            i += 8
+        }
+        var s = ((s0 + s1) + (s2 + s3)).sum()
+        while i < d {
+            s += a[i] * Float(b[i])
+            i += 1
+        }
+        return s
+    }
+
+    /// `a · b` for two half-precision vectors over `d` values, Float accumulation.
+    @inline(__always)
+    static func dot(half a: UnsafePointer<Float16>, half b: UnsafePointer<Float16>, _ d: Int) -> Float {
+        typealias F8 = SIMD8<Float>
+        typealias H8 = SIMD8<Float16>
+        let ra = UnsafeRawPointer(a), rb = UnsafeRawPointer(b)
+        var s0 = F8(repeating: 0), s1 = F8(repeating: 0)
+        var i = 0
+        while i + 16 <= d {
+            s0 = s0.addingProduct(F8(ra.loadUnaligned(fromByteOffset: i * 2, as: H8.self)), F8(rb.loadUnaligned(fromByteOffset: i * 2, as: H8.self)))
+            s1 = s1.addingProduct(F8(ra.loadUnaligned(fromByteOffset: i * 2 + 16, as: H8.self)), F8(rb.loadUnaligned(fromByteOffset: i * 2 + 16, as: H8.self)))
+            i += 16
+        }
+        var s = (s0 + s1).sum()
+        while i < d {
+            s += Float(a[i]) * Float(b[i])
+            i += 1
+        }
+        return s
+    }
+}
+
+// MARK: - Half-precision copies
+
+enum HalfVector {
+    /// Rounds `d` Floats from `src` to half precision into `dst`.
+    static func store(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float16>, _ d: Int) {
+        var i = 0
+        while i + 8 <= d {
+            UnsafeMutableRawPointer(dst + i).storeBytes(
+                of: SIMD8<Float16>(UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self)), as: SIMD8<Float16>.self)
+            i += 8
+        }
+        while i < d {
+            dst[i] = Float16(src[i])
+            i += 1
+        }
+    }
+}

@@ -54,6 +54,46 @@ final class HNSWSearchTests: XCTestCase {
             XCTAssertEqual(answers.mismatches(against: single), 0, "efSearch \(ef)")
         }
     }
+
+    /// The walk ranks by half-precision copies of the vectors; the scores a
+    /// search returns must still be the exact Float inner products, in
+    /// order, and a document upserted with a new vector must be found by
+    /// the new one (its half-precision copy follows the update).
+    func testScoresAreExactAndFollowUpdates() throws {
+        let d = 40  // not a multiple of 8 or 32: the kernels' tails run too
+        let c = try CollectionStore(directory: temporaryDirectory(self))
+            .create(name: "g", dimensions: d, modelVersion: "t", settings: CollectionSettings(indexKind: .hnsw))
+        var gen = ClusteredVectors(dimensions: d, centres: 25, noise: 0.5, seed: 5)
+        var stored: [String: [Float]] = [:]
+        let docs = gen.take(2000).enumerated().map { (document: Document(id: "d\($0.offset)", text: ""), vector: $0.element) }
+        for doc in docs { stored[doc.document.id] = doc.vector }
+        try c.upsert(docs)
+        func exact(_ a: [Float], _ b: [Float]) -> Double { zip(a, b).reduce(0) { $0 + Double($1.0) * Double($1.1) } }
+
+        var largestError = 0.0
+        for q in gen.take(30) {
+            let hits = try c.search(vector: q, topK: 10, efSearch: 40)
+            XCTAssertEqual(hits.count, 10)
+            for h in hits { largestError = max(largestError, abs(Double(h.score) - exact(q, stored[h.document.id]!))) }
+            XCTAssertEqual(hits.map(\.score), hits.map(\.score).sorted(by: >))
+        }
+        // Half precision alone would be off by about 1e-4 here.
+        XCTAssertLessThan(largestError, 2e-6)
+
+        // Move 50 documents to fresh points far from their old ones.
+        var moved: [(document: Document, vector: [Float])] = []
+        for i in 0..<50 {
+            var v = gen.next()
+            for j in 0..<d { v[j] = -v[j] }
+            moved.append((document: Document(id: "d\(i * 37)", text: ""), vector: v))
+        }
+        try c.upsert(moved)
+        for m in moved {
+            let top = try c.search(vector: m.vector, topK: 1, efSearch: 40)
+            XCTAssertEqual(top.first?.document.id, m.document.id)
+            XCTAssertEqual(Double(top.first?.score ?? 0), 1, accuracy: 2e-6)
+        }
+    }
 }
 
 /// Answers recorded from several threads; a query answered twice differently counts as a mismatch.
