@@ -82,7 +82,7 @@ final class HNSWGraph {
     @inline(__always) private static func roundUp(_ bytes: Int) -> Int { (bytes + 63) / 64 * 64 }
 
     private static func allocateRecords(_ bytes: Int) -> UnsafeMutableRawPointer {
-        UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
+        LargeAllocation.allocate(byteCount: bytes)
     }
 
     /// Bytes held by the graph: records (half-precision vectors and
@@ -272,7 +272,12 @@ final class HNSWGraph {
                 let ov = half(other)
                 var cands = [Scored(score: c.score, slot: node)]
                 cands.reserveCapacity(count + 1)
+                // The neighbours' vectors are scattered and mostly not in
+                // cache: fetch ahead while scoring, as the search does.
+                let ahead = HNSWGraph.prefetchAhead, lines = halfBytes / 64
+                for i in 0..<min(ahead, count) { HNSWGraph.prefetch(half(list[1 + i]), lines: lines) }
                 for i in 0..<count {
+                    if i + ahead < count { HNSWGraph.prefetch(half(list[1 + i + ahead]), lines: lines) }
                     cands.append(Scored(score: InnerProduct.dot(half: ov, half: half(list[1 + i]), d), slot: list[1 + i]))
                 }
                 cands.sort { $0.score > $1.score }

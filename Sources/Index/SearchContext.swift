@@ -23,8 +23,7 @@ final class SearchContext {
 
     init(nodes: Int, linkCapacity: Int, dimensions: Int) {
         markCapacity = max(nodes, 1024)
-        marks = .allocate(capacity: markCapacity)
-        marks.initialize(repeating: 0, count: markCapacity)
+        marks = SearchContext.allocateMarks(markCapacity)
         fresh = .allocate(capacity: linkCapacity)
         query = UnsafeMutableRawPointer.allocate(byteCount: max(dimensions, 1) * 4, alignment: 64)
             .bindMemory(to: Float.self, capacity: max(dimensions, 1))
@@ -38,13 +37,18 @@ final class SearchContext {
         results.deallocate()
     }
 
+    private static func allocateMarks(_ n: Int) -> UnsafeMutablePointer<UInt16> {
+        let m = LargeAllocation.allocate(byteCount: n * 2).bindMemory(to: UInt16.self, capacity: n)
+        m.initialize(repeating: 0, count: n)
+        return m
+    }
+
     /// Starts a new search over a graph of `nodes` nodes: nothing is visited.
     func begin(nodes: Int) {
         if nodes > markCapacity {
             marks.deallocate()
             markCapacity = max(nodes, markCapacity * 2)
-            marks = .allocate(capacity: markCapacity)
-            marks.initialize(repeating: 0, count: markCapacity)
+            marks = SearchContext.allocateMarks(markCapacity)
             tag = 0
         }
         tag &+= 1

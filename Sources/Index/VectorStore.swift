@@ -6,7 +6,8 @@ import Numerics
 /// `(capacity, dimensions)`; row `slot` starts at `base + slot * dimensions`.
 /// The buffer is 64-byte aligned, so with 16·j dimensions every row starts
 /// on a cache line: a row is read in the fewest lines and no SIMD load
-/// straddles two (malloc alone gives 16 bytes).
+/// straddles two (malloc alone gives 16 bytes); large buffers ask for huge
+/// pages (`LargeAllocation`).
 /// Grows by doubling. Not thread-safe on its own: the owning `Collection`
 /// serialises writers against readers.
 final class VectorStore {
@@ -24,7 +25,7 @@ final class VectorStore {
     deinit { UnsafeMutableRawPointer(base).deallocate() }
 
     private static func allocateRows(_ floats: Int) -> UnsafeMutablePointer<Float> {
-        UnsafeMutableRawPointer.allocate(byteCount: max(floats, 1) * MemoryLayout<Float>.stride, alignment: 64)
+        LargeAllocation.allocate(byteCount: max(floats, 1) * MemoryLayout<Float>.stride)
             .bindMemory(to: Float.self, capacity: max(floats, 1))
     }
 
