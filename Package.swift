@@ -67,10 +67,10 @@ let package = Package(
 
         // MARK: - Tests
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: common + kernelFlags),
-        .testTarget(name: "TokenizationTests", dependencies: ["Tokenization"], exclude: ["Fixtures"], swiftSettings: common),
+        .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "Numerics"], exclude: ["Fixtures"], swiftSettings: common),
         .testTarget(name: "EncoderTests", dependencies: ["Encoder", "Numerics", "Tokenization", "Refinement"], exclude: ["Fixtures"], swiftSettings: common),
         .testTarget(name: "GeneratorTests", dependencies: ["Generator", "Numerics", "Tokenization"], exclude: ["Fixtures"], swiftSettings: common + kernelFlags),
-        .testTarget(name: "HTTPTests", dependencies: ["HTTP"], swiftSettings: common),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Numerics"], swiftSettings: common),
         .testTarget(name: "ServiceTests", dependencies: ["Service", "HTTP", "Encoder"], swiftSettings: common),
         .testTarget(name: "IndexTests", dependencies: ["Index", "Numerics"], swiftSettings: common + kernelFlags),
     ]

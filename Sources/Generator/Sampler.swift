@@ -78,23 +78,3 @@ public struct Sampler {
         return candidates[order[keep - 1]]
     }
 }
-
-/// A small, fast, seedable generator (SplitMix64).
-public struct SplitMix64 {
-    private var state: UInt64
-
-    /// Seeds the generator.
-    public init(seed: UInt64) { state = seed }
-
-    /// The next 64 random bits.
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A uniform Double in [0, 1).
-    public mutating func nextUnit() -> Double { Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0) }
-}

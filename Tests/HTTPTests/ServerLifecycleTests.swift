@@ -1,5 +1,6 @@
 import Foundation
 import HTTP
+import Numerics
 import XCTest
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,6 @@
 import Foundation
 import Index
+import Numerics
 import XCTest
 
 // MARK: - Synthetic data
@@ -12,16 +13,16 @@ struct ClusteredVectors {
     let dimensions: Int
     let centres: [[Float]]
     let noise: Float
-    private var state: UInt64
+    private var rng: SplitMix64
 
     init(dimensions: Int, centres count: Int, noise: Float = 0.6, seed: UInt64 = 7) {
         self.dimensions = dimensions
         self.noise = noise
-        state = seed
+        rng = SplitMix64(seed: seed)
         var cs: [[Float]] = []
         for _ in 0..<count {
             var c = [Float](repeating: 0, count: dimensions)
-            for i in 0..<dimensions { c[i] = ClusteredVectors.gaussian(&state) }
+            for i in 0..<dimensions { c[i] = ClusteredVectors.gaussian(&rng) }
             cs.append(c)
         }
         centres = cs
@@ -29,11 +30,11 @@ struct ClusteredVectors {
 
     /// The next point, unit-normalised.
     mutating func next() -> [Float] {
-        let c = centres[Int(ClusteredVectors.nextU64(&state) % UInt64(centres.count))]
+        let c = centres[Int(rng.next() % UInt64(centres.count))]
         var v = [Float](repeating: 0, count: dimensions)
         var norm: Float = 0
         for i in 0..<dimensions {
-            v[i] = c[i] + noise * ClusteredVectors.gaussian(&state)
+            v[i] = c[i] + noise * ClusteredVectors.gaussian(&rng)
             norm += v[i] * v[i]
         }
         let inv = 1 / norm.squareRoot()
@@ -43,17 +44,10 @@ struct ClusteredVectors {
 
     mutating func take(_ n: Int) -> [[Float]] { (0..<n).map { _ in next() } }
 
-    static func nextU64(_ s: inout UInt64) -> UInt64 {
-        s &+= 0x9E37_79B9_7F4A_7C15
-        var z = s
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    static func gaussian(_ s: inout UInt64) -> Float {
-        let u1 = Double((nextU64(&s) >> 11) + 1) / Double(1 << 53)
-        let u2 = Double(nextU64(&s) >> 11) / Double(1 << 53)
+    /// A standard normal draw (Box–Muller; `u1` in (0, 1], so the log is finite).
+    static func gaussian(_ rng: inout SplitMix64) -> Float {
+        let u1 = 1 - rng.nextUnit()
+        let u2 = rng.nextUnit()
         return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
     }
 }

@@ -11,7 +11,7 @@ final class KernelTests: XCTestCase {
     /// Absolute tolerance of the vectorised erf.
     let erfTolerance: Float = 1e-6
 
-    var rng = SeededGenerator(seed: 7)
+    var rng = SplitMix64(seed: 7)
 
     func randomArray(_ n: Int, scale: Float = 3) -> [Float] {
         (0..<n).map { _ in Float.random(in: -scale...scale, using: &rng) }
@@ -119,18 +119,5 @@ final class KernelTests: XCTestCase {
         var zero = [Float](repeating: 0, count: 9)
         zero.withUnsafeMutableBufferPointer { _ = Kernels.l2Normalize($0.baseAddress!, 9) }
         XCTAssertEqual(zero, [Float](repeating: 0, count: 9))
-    }
-}
-
-/// A small deterministic generator (SplitMix64) so tests are repeatable.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
