@@ -15,6 +15,17 @@ extension RanksmithService {
         return store
     }
 
+    /// The collection `name`, or 404 (503 when the index is not open).
+    func collection(named name: String) throws -> Collection {
+        let store = try collectionStore()
+        return try indexCall { try store.collection(name) }
+    }
+
+    /// The 404 for a document id the collection does not hold.
+    static func unknownDocument(_ id: String) -> APIError {
+        APIError(status: 404, code: "unknown_document", message: "no document with id '\(id)' in this collection")
+    }
+
     /// Turns an Index error into the API's status and message.
     static func apiError(_ error: IndexError) -> APIError {
         switch error {
@@ -140,8 +151,7 @@ extension RanksmithService {
     func upsertDocuments(_ request: HTTPRequest) async throws -> HTTPResponse {
         struct Out: Encodable { var upserted: Int; var model_version: String }
         let name = request.pathParameters["name"] ?? ""
-        let store = try collectionStore()
-        let collection = try indexCall { try store.collection(name) }
+        let collection = try self.collection(named: name)
         let body = try RequestDecoding.decode(UpsertBody.self, from: request)
         guard !body.documents.isEmpty else { throw APIError.invalidField("documents", "must not be empty") }
         guard body.documents.count <= configuration.maxInputsPerRequest else {
@@ -172,11 +182,10 @@ extension RanksmithService {
     }
 
     func getDocument(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let store = try collectionStore()
-        let collection = try indexCall { try store.collection(request.pathParameters["name"] ?? "") }
+        let collection = try self.collection(named: request.pathParameters["name"] ?? "")
         let id = request.pathParameters["id"] ?? ""
         guard let (document, vector) = collection.get(id: id) else {
-            throw APIError(status: 404, code: "unknown_document", message: "no document with id '\(id)' in this collection")
+            throw Self.unknownDocument(id)
         }
         let withVector = ["1", "true"].contains(request.query["with_vector"]?.lowercased() ?? "")
         return .json(JSONWriter.encode(DocumentOut(id: document.id, text: document.text, metadata: document.metadata,
@@ -185,11 +194,10 @@ extension RanksmithService {
 
     func deleteDocument(_ request: HTTPRequest) async throws -> HTTPResponse {
         struct Out: Encodable { var deleted: String }
-        let store = try collectionStore()
-        let collection = try indexCall { try store.collection(request.pathParameters["name"] ?? "") }
+        let collection = try self.collection(named: request.pathParameters["name"] ?? "")
         let id = request.pathParameters["id"] ?? ""
         guard collection.get(id: id) != nil else {
-            throw APIError(status: 404, code: "unknown_document", message: "no document with id '\(id)' in this collection")
+            throw Self.unknownDocument(id)
         }
         try indexCall { try collection.delete(ids: [id]) }
         return .json(JSONWriter.encode(Out(deleted: id)))

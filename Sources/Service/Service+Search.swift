@@ -52,8 +52,7 @@ extension RanksmithService {
 
     func search(_ request: HTTPRequest) async throws -> HTTPResponse {
         let body = try RequestDecoding.decode(SearchBody.self, from: request)
-        let store = try collectionStore()
-        let collection = try indexCall { try store.collection(body.collection) }
+        let collection = try self.collection(named: body.collection)
         let topK = body.top_k ?? 10
         guard (1...10_000).contains(topK) else { throw APIError.invalidField("top_k", "must be in 1…10000") }
         let filter: Filter?
