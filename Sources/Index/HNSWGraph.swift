@@ -434,6 +434,12 @@ final class HNSWGraph {
         }
     }
 
+    /// Largest difference between a half-precision score and the exact
+    /// one, for unit vectors: each component of a copy is within 2⁻¹¹ of
+    /// its value relative to it, so by Cauchy–Schwarz the score is within
+    /// 2⁻¹¹; the rest covers Float rounding and half-precision subnormals.
+    static let halfScoreError: Float = 1.0 / 2048 + 1e-5
+
     /// The `k` best accepted nodes for a normalised query, best first.
     func search(_ query: UnsafePointer<Float>, k: Int, ef: Int, accept: ((Int32) -> Bool)?) -> [Scored] {
         guard entryPoint >= 0 else { return [] }
@@ -451,12 +457,25 @@ final class HNSWGraph {
             l -= 1
         }
         searchLayer(q, entry: cur, ef: max(ef, k), level: 0, accept: accept, context: ctx, locking: false)
-        // Rescore the candidates against the exact Float rows (all fetched
-        // at once), so the order among them and the scores returned are exact.
+        // Rescore against the exact Float rows, so the scores returned and
+        // their order are exact. Only candidates that can still be in the
+        // exact top k are read: a half-precision score is within
+        // `halfScoreError` of the exact one, so a candidate more than twice
+        // that below the k-th best half-precision score cannot be.
         var sorted = Array(ctx.results.elements)
-        let d = vectors.dimensions
-        for c in sorted { HNSWGraph.prefetch(vectors.row(Int(c.slot)), bytes: d * 4) }
-        for i in sorted.indices { sorted[i].score = InnerProduct.dot(q, vectors.row(Int(sorted[i].slot)), d) }
+        sorted.sort { $0.score > $1.score }
+        if sorted.count > k {
+            let cut = sorted[k - 1].score - 2 * HNSWGraph.halfScoreError
+            var keep = k
+            while keep < sorted.count && sorted[keep].score >= cut { keep += 1 }
+            sorted.removeLast(sorted.count - keep)
+        }
+        let d = vectors.dimensions, rows = UnsafePointer(vectors.base), ahead = 4
+        for c in sorted.prefix(ahead) { HNSWGraph.prefetch(rows + Int(c.slot) * d, bytes: d * 4) }
+        for i in sorted.indices {
+            if i + ahead < sorted.count { HNSWGraph.prefetch(rows + Int(sorted[i + ahead].slot) * d, bytes: d * 4) }
+            sorted[i].score = InnerProduct.dot(q, rows + Int(sorted[i].slot) * d, d)
+        }
         sorted.sort { $0.score != $1.score ? $0.score > $1.score : $0.slot < $1.slot }
         if sorted.count > k { sorted.removeLast(sorted.count - k) }
         return sorted
