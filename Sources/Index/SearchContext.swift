@@ -24,7 +24,9 @@ final class SearchContext {
     init(nodes: Int, linkCapacity: Int, dimensions: Int) {
         markCapacity = max(nodes, 1024)
         marks = SearchContext.allocateMarks(markCapacity)
-        fresh = .allocate(capacity: linkCapacity)
+        // Aligned whole lines, like the heaps: written on every expansion.
+        fresh = UnsafeMutableRawPointer.allocate(byteCount: (linkCapacity * 4 + 63) / 64 * 64, alignment: 64)
+            .bindMemory(to: Int32.self, capacity: linkCapacity)
         query = UnsafeMutableRawPointer.allocate(byteCount: max(dimensions, 1) * 4, alignment: 64)
             .bindMemory(to: Float.self, capacity: max(dimensions, 1))
     }

@@ -98,7 +98,15 @@ struct ScoredHeap<Order: HeapOrder> {
 
     init(capacity: Int) {
         self.capacity = max(capacity, 16)
-        base = .allocate(capacity: self.capacity)
+        base = ScoredHeap.allocate(self.capacity)
+    }
+
+    /// Whole, aligned cache lines: a heap used by one searching thread
+    /// shares no line with another thread's scratch (the root is written
+    /// on every push).
+    private static func allocate(_ n: Int) -> UnsafeMutablePointer<Scored> {
+        let bytes = (n * MemoryLayout<Scored>.stride + 63) / 64 * 64
+        return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64).bindMemory(to: Scored.self, capacity: n)
     }
 
     func deallocate() { base.deallocate() }
@@ -146,7 +154,7 @@ struct ScoredHeap<Order: HeapOrder> {
     }
 
     private mutating func grow() {
-        let bigger = UnsafeMutablePointer<Scored>.allocate(capacity: capacity * 2)
+        let bigger = ScoredHeap.allocate(capacity * 2)
         bigger.update(from: base, count: count)
         base.deallocate()
         base = bigger

@@ -29,20 +29,29 @@ def timed(fn):
     return out, time.perf_counter() - t0
 
 
+PASSES = 3  # set from --passes: each rate is the median of this many timed passes
+
+
 def single_qps(search, queries, count):
     count = min(count, len(queries))
-    _, s = timed(lambda: [search(queries[i:i + 1]) for i in range(count)])
-    return count / s
+    rates = []
+    for _ in range(PASSES):
+        _, s = timed(lambda: [search(queries[i:i + 1]) for i in range(count)])
+        rates.append(count / s)
+    return float(np.median(rates))
 
 
 def batch_search(search, queries, batch):
-    out = []
+    rates = []
+    for _ in range(PASSES):
+        out = []
 
-    def run():
-        for i in range(0, len(queries), batch):
-            out.extend(search(queries[i:i + batch]).tolist())
-    _, s = timed(run)
-    return out, len(queries) / s
+        def run():
+            for i in range(0, len(queries), batch):
+                out.extend(search(queries[i:i + batch]).tolist())
+        _, s = timed(run)
+        rates.append(len(queries) / s)
+    return out, float(np.median(rates))
 
 
 def main():
@@ -56,7 +65,10 @@ def main():
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--single-queries", type=int, default=300)
     p.add_argument("--tools", default="faiss,hnswlib", help="comma-separated subset of faiss (flat and HNSW), faiss-flat, hnswlib")
+    p.add_argument("--passes", type=int, default=3, help="timed passes per figure; the median is reported")
     a = p.parse_args()
+    global PASSES
+    PASSES = max(1, a.passes)
     xb = np.load(a.base)
     xq = np.load(a.queries)
     n, d = xb.shape
