@@ -31,7 +31,7 @@ import Numerics
 ///
 /// Concurrency: searches may run in parallel with each other (each takes
 /// its own `SearchContext` from a locked pool). Inserts run one at a time, except inside
-/// `insertParallel`, where neighbour lists are guarded by striped locks.
+/// `insertAll`, where neighbour lists are guarded by striped locks.
 final class HNSWGraph {
     let m: Int
     let m0: Int
