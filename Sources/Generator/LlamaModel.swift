@@ -93,8 +93,8 @@ public final class LlamaModel: @unchecked Sendable {
                 rope(s, s.q + i * qDim, heads: c.heads, pos: s.rowPos[i])
                 rope(s, s.k + i * kvDim, heads: c.kvHeads, pos: s.rowPos[i])
                 let off = s.cacheOffset(layer: l, slot: s.rowSlot[i], pos: s.rowPos[i])
-                toHalf(s.k + i * kvDim, s.keyCache + off, kvDim)
-                toHalf(s.v + i * kvDim, s.valueCache + off, kvDim)
+                Half.store(s.k + i * kvDim, into: s.keyCache + off, kvDim)
+                Half.store(s.v + i * kvDim, into: s.valueCache + off, kvDim)
                 roundToHalf(s.q + i * qDim, qDim)
             }
             attention(s, layer: l, rows: R)
@@ -201,18 +201,6 @@ public final class LlamaModel: @unchecked Sendable {
 }
 
 // MARK: - f16 helpers
-
-/// `dst (n) = f16(src)`.
-@inline(__always)
-func toHalf(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float16>, _ n: Int) {
-    var i = 0
-    while i + 8 <= n {
-        let v = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self)
-        UnsafeMutableRawPointer(dst + i).storeBytes(of: SIMD8<Float16>(v), as: SIMD8<Float16>.self)
-        i += 8
-    }
-    while i < n { dst[i] = Float16(src[i]); i += 1 }
-}
 
 /// Rounds `x (n)` to the nearest f16 value in place.
 @inline(__always)

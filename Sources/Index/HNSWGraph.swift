@@ -67,7 +67,7 @@ final class HNSWGraph {
         halfBytes = HNSWGraph.roundUp(vectors.dimensions * 2)
         recordBytes = HNSWGraph.roundUp(halfBytes + (1 + 2 * m) * 4)
         capacity = 16
-        records = HNSWGraph.allocateRecords(capacity * recordBytes)
+        records = IndexBuffer.allocate(byteCount: capacity * recordBytes)
         levels = .allocate(capacity: capacity)
         upper = .allocate(capacity: capacity)
     }
@@ -80,10 +80,6 @@ final class HNSWGraph {
     }
 
     @inline(__always) private static func roundUp(_ bytes: Int) -> Int { (bytes + 63) / 64 * 64 }
-
-    private static func allocateRecords(_ bytes: Int) -> UnsafeMutableRawPointer {
-        LargeAllocation.allocate(byteCount: bytes)
-    }
 
     /// Bytes held by the graph: records (half-precision vectors and
     /// bottom-layer links), levels and upper-layer links — not the Float rows.
@@ -99,7 +95,7 @@ final class HNSWGraph {
         guard n > capacity else { return }
         var c = capacity
         while c < n { c *= 2 }
-        let r = HNSWGraph.allocateRecords(c * recordBytes)
+        let r = IndexBuffer.allocate(byteCount: c * recordBytes)
         r.copyMemory(from: records, byteCount: nodeCount * recordBytes)
         records.deallocate()
         records = r
@@ -123,7 +119,7 @@ final class HNSWGraph {
         levels[id] = lv
         let rec = records + id * recordBytes
         let d = vectors.dimensions
-        HalfVector.store(vectors.row(id), into: rec.assumingMemoryBound(to: Float16.self), d)
+        Half.store(vectors.row(id), into: rec.assumingMemoryBound(to: Float16.self), d)
         (rec + d * 2).initializeMemory(as: UInt8.self, repeating: 0, count: halfBytes - d * 2)
         (rec + halfBytes).assumingMemoryBound(to: Int32.self)[0] = 0
         if lv > 0 {

@@ -24,9 +24,7 @@ final class SearchContext {
     init(nodes: Int, linkCapacity: Int, dimensions: Int) {
         markCapacity = max(nodes, 1024)
         marks = SearchContext.allocateMarks(markCapacity)
-        // Aligned whole lines, like the heaps: written on every expansion.
-        fresh = UnsafeMutableRawPointer.allocate(byteCount: (linkCapacity * 4 + 63) / 64 * 64, alignment: 64)
-            .bindMemory(to: Int32.self, capacity: linkCapacity)
+        fresh = IndexBuffer.allocate(byteCount: linkCapacity * 4).bindMemory(to: Int32.self, capacity: linkCapacity)
         query = UnsafeMutableRawPointer.allocate(byteCount: max(dimensions, 1) * 4, alignment: 64)
             .bindMemory(to: Float.self, capacity: max(dimensions, 1))
     }
@@ -40,7 +38,7 @@ final class SearchContext {
     }
 
     private static func allocateMarks(_ n: Int) -> UnsafeMutablePointer<UInt16> {
-        let m = LargeAllocation.allocate(byteCount: n * 2).bindMemory(to: UInt16.self, capacity: n)
+        let m = IndexBuffer.allocate(byteCount: n * 2).bindMemory(to: UInt16.self, capacity: n)
         m.initialize(repeating: 0, count: n)
         return m
     }

@@ -101,12 +101,10 @@ struct ScoredHeap<Order: HeapOrder> {
         base = ScoredHeap.allocate(self.capacity)
     }
 
-    /// Whole, aligned cache lines: a heap used by one searching thread
-    /// shares no line with another thread's scratch (the root is written
-    /// on every push).
+    /// Room for `n` entries in whole cache lines (see `IndexBuffer`): the
+    /// root is written on every push.
     private static func allocate(_ n: Int) -> UnsafeMutablePointer<Scored> {
-        let bytes = (n * MemoryLayout<Scored>.stride + 63) / 64 * 64
-        return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64).bindMemory(to: Scored.self, capacity: n)
+        IndexBuffer.allocate(byteCount: n * MemoryLayout<Scored>.stride).bindMemory(to: Scored.self, capacity: n)
     }
 
     func deallocate() { base.deallocate() }

@@ -7,7 +7,7 @@ import Numerics
 /// The buffer is 64-byte aligned, so with 16·j dimensions every row starts
 /// on a cache line: a row is read in the fewest lines and no SIMD load
 /// straddles two (malloc alone gives 16 bytes); large buffers ask for huge
-/// pages (`LargeAllocation`).
+/// pages (`IndexBuffer`).
 /// Grows by doubling. Not thread-safe on its own: the owning `Collection`
 /// serialises writers against readers.
 final class VectorStore {
@@ -25,7 +25,7 @@ final class VectorStore {
     deinit { UnsafeMutableRawPointer(base).deallocate() }
 
     private static func allocateRows(_ floats: Int) -> UnsafeMutablePointer<Float> {
-        LargeAllocation.allocate(byteCount: max(floats, 1) * MemoryLayout<Float>.stride)
+        IndexBuffer.allocate(byteCount: max(floats, 1) * MemoryLayout<Float>.stride)
             .bindMemory(to: Float.self, capacity: max(floats, 1))
     }
 
@@ -173,23 +173,5 @@ extension InnerProduct {
             i += 1
         }
         return s
-    }
-}
-
-// MARK: - Half-precision copies
-
-enum HalfVector {
-    /// Rounds `d` Floats from `src` to half precision into `dst`.
-    static func store(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float16>, _ d: Int) {
-        var i = 0
-        while i + 8 <= d {
-            UnsafeMutableRawPointer(dst + i).storeBytes(
-                of: SIMD8<Float16>(UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self)), as: SIMD8<Float16>.self)
-            i += 8
-        }
-        while i < d {
-            dst[i] = Float16(src[i])
-            i += 1
-        }
     }
 }

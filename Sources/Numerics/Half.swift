@@ -52,3 +52,21 @@ public enum Half {
         Float(bitPattern: UInt32(b) << 16)
     }
 }
+
+extension Half {
+    /// Rounds `n` Floats from `src` to the nearest `Float16` into `dst`,
+    /// eight at a time (one F16C instruction each on x86-64-v3).
+    @inlinable @inline(__always)
+    public static func store(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float16>, _ n: Int) {
+        var i = 0
+        while i + 8 <= n {
+            let v = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(dst + i).storeBytes(of: SIMD8<Float16>(v), as: SIMD8<Float16>.self)
+            i += 8
+        }
+        while i < n {
+            dst[i] = Float16(src[i])
+            i += 1
+        }
+    }
+}
