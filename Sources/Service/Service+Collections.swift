@@ -88,7 +88,7 @@ extension RanksmithService {
         let name = request.pathParameters["name"] ?? ""
         var settings = CollectionSettings()
         if !request.body.isEmpty {
-            let body = try RequestDecoding.decode(CollectionBody.self, from: request)
+            let body = try decodeBody(CollectionBody.self, from: request)
             switch body.index ?? "auto" {
             case "auto": settings.indexKind = nil
             case "flat": settings.indexKind = .flat
@@ -152,7 +152,7 @@ extension RanksmithService {
         struct Out: Encodable { var upserted: Int; var model_version: String }
         let name = request.pathParameters["name"] ?? ""
         let collection = try self.collection(named: name)
-        let body = try RequestDecoding.decode(UpsertBody.self, from: request)
+        let body = try decodeBody(UpsertBody.self, from: request)
         guard !body.documents.isEmpty else { throw APIError.invalidField("documents", "must not be empty") }
         guard body.documents.count <= configuration.maxInputsPerRequest else {
             throw APIError.invalidField("documents", "has \(body.documents.count) documents; at most \(configuration.maxInputsPerRequest) per request")

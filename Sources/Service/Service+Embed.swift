@@ -72,7 +72,7 @@ extension RanksmithService {
     }
 
     func embedTEI(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let body = try RequestDecoding.decode(TEIEmbedRequest.self, from: request)
+        let body = try decodeBody(TEIEmbedRequest.self, from: request)
         let outcome = try await embeddings(body.inputs.values, field: "inputs", truncate: body.truncate ?? true,
                                            normalize: body.normalize ?? true, dimensions: body.dimensions)
         var out: [UInt8] = []
@@ -99,7 +99,7 @@ extension RanksmithService {
     }
 
     func embedOpenAI(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let body = try RequestDecoding.decode(OpenAIEmbedRequest.self, from: request)
+        let body = try decodeBody(OpenAIEmbedRequest.self, from: request)
         let format = body.encoding_format ?? "float"
         guard format == "float" || format == "base64" else {
             throw APIError.invalidField("encoding_format", "must be \"float\" or \"base64\"")

@@ -60,7 +60,7 @@ extension RanksmithService {
     }
 
     func rerankTEI(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let body = try RequestDecoding.decode(TEIRerankRequest.self, from: request)
+        let body = try decodeBody(TEIRerankRequest.self, from: request)
         let (scores, _, handle) = try await rerankScores(query: body.query, documents: body.texts, field: "texts",
                                                          raw: body.raw_scores ?? false, truncate: body.truncate ?? true)
         let hits = try ranking(scores, topN: body.top_n).map {
@@ -113,7 +113,7 @@ extension RanksmithService {
     }
 
     func rerankCohere(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let body = try RequestDecoding.decode(CohereRerankRequest.self, from: request)
+        let body = try decodeBody(CohereRerankRequest.self, from: request)
         let texts = body.documents.map(\.text)
         let (scores, tokens, handle) = try await rerankScores(query: body.query, documents: texts, field: "documents",
                                                               raw: false, truncate: true)

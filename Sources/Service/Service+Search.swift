@@ -51,7 +51,7 @@ extension RanksmithService {
     }
 
     func search(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let body = try RequestDecoding.decode(SearchBody.self, from: request)
+        let body = try decodeBody(SearchBody.self, from: request)
         let collection = try self.collection(named: body.collection)
         let topK = body.top_k ?? 10
         guard (1...10_000).contains(topK) else { throw APIError.invalidField("top_k", "must be in 1…10000") }

@@ -94,10 +94,12 @@ public final class RanksmithService: @unchecked Sendable {
         let models = self.models
         http.extraResponseHeaders = { [("X-Model-Version", models.active.version)] }
         let server = HTTPServer(configuration: http, router: makeRouter())
+        server.beforeBody = { [unowned self] in self.refusalBeforeBody($0) }
         server.onRequestComplete = { [metrics] m in
-            let labels = [("route", m.route ?? "unmatched"), ("method", m.method), ("status", String(m.status))]
+            // Labels from fixed sets only: a client must not be able to add series.
+            let labels = [("route", m.routeLabel), ("method", m.methodLabel), ("status", String(m.status))]
             metrics.increment("ranksmith_http_requests_total", labels)
-            metrics.observe("ranksmith_http_request_seconds", m.duration, [("route", m.route ?? "unmatched")])
+            metrics.observe("ranksmith_http_request_seconds", m.duration, [("route", m.routeLabel)])
         }
         let port: Int
         do {
@@ -182,6 +184,24 @@ public final class RanksmithService: @unchecked Sendable {
             } catch {
                 return APIError(status: 500, code: "internal", message: "\(error)").response
             }
+        }
+    }
+
+    /// Routes that stay open when API keys are set (probes and metrics).
+    static let openRoutes: Set<String> = ["/health", "/ready", "/info", "/metrics"]
+
+    /// The answer a request gets from its head alone, before the client
+    /// sends a body it announced with `Expect: 100-continue`: a 401 for a
+    /// missing or wrong key on a data endpoint, else nil (`100 Continue`).
+    func refusalBeforeBody(_ request: HTTPRequest) -> HTTPResponse? {
+        guard let route = request.routePattern, !Self.openRoutes.contains(route) else { return nil }
+        do {
+            try authorize(request, admin: false)
+            return nil
+        } catch let error as APIError {
+            return error.response
+        } catch {
+            return nil
         }
     }
 
