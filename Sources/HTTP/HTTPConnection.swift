@@ -233,8 +233,10 @@ final class HTTPConnection: @unchecked Sendable {
             return responseReady(encoded)
         }
         let core = self.core
+        core.handlerStarted()
         handlerTask = Task.detached { [self] in
             let encoded = await core.respond(to: request, started: started)
+            core.handlerFinished()
             // Back to the connection's queue (async: blocking a cooperative
             // thread on a busy I/O queue measured slower, and starves tasks).
             self.queue.async { self.responseReady(encoded) }

@@ -129,7 +129,8 @@ public final class HTTPServer: @unchecked Sendable {
     /// Graceful shutdown: stops accepting (new connections are refused),
     /// closes idle keep-alive connections, lets requests in flight finish
     /// for up to `gracePeriod` seconds (default `timeouts.drain`), then
-    /// closes whatever is left (cancelling its handlers) and returns.
+    /// closes whatever is left, cancels its handlers and waits for them to
+    /// return (so nothing a handler uses is torn down under it), and returns.
     /// Calling it again waits for the first call to finish.
     public func shutdown(gracePeriod: Double? = nil) async {
         await core.shutdown(gracePeriod: gracePeriod ?? configuration.timeouts.drain)

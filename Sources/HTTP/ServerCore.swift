@@ -37,6 +37,8 @@ final class ServerCore: @unchecked Sendable {
     private(set) var beforeBodyHook: (@Sendable (HTTPRequest) -> HTTPResponse?)?
     /// Response bytes written by no connection yet (see ``reserveUnsent(_:)``).
     private var unsentBytes = 0
+    /// Handler tasks started and not yet returned (shutdown waits for them).
+    private var runningHandlers = 0
 
     init(configuration: HTTPServerConfiguration) {
         self.configuration = configuration
@@ -52,6 +54,12 @@ final class ServerCore: @unchecked Sendable {
     }
 
     var connectionCount: Int { lock.withLock { connections.count } }
+
+    /// A handler task is about to start.
+    func handlerStarted() { lock.withLock { runningHandlers += 1 } }
+
+    /// A handler task returned (its response is made, perhaps for nobody).
+    func handlerFinished() { lock.withLock { runningHandlers -= 1 } }
 
     // MARK: - Unsent response budget
 
@@ -224,6 +232,13 @@ final class ServerCore: @unchecked Sendable {
         }
         let hardDeadline = Clock.now() + 5
         while connectionCount > 0 && Clock.now() < hardDeadline {
+            try? await Task.sleep(nanoseconds: 5_000_000)
+        }
+        // Cancelled handlers still return (a model pass they are part of
+        // finishes first); until they have, the caller must not tear down
+        // what they use, nor exit the process under them.
+        let handlerDeadline = Clock.now() + 60
+        while lock.withLock({ runningHandlers }) > 0 && Clock.now() < handlerDeadline {
             try? await Task.sleep(nanoseconds: 5_000_000)
         }
         let waiters: [CheckedContinuation<Void, Never>] = lock.withLock {
