@@ -234,10 +234,9 @@ final class ServerCore: @unchecked Sendable {
         while connectionCount > 0 && Clock.now() < hardDeadline {
             try? await Task.sleep(nanoseconds: 5_000_000)
         }
-        // Cancelled handlers still return (a model pass they are part of
-        // finishes first); until they have, the caller must not tear down
-        // what they use, nor exit the process under them.
-        let handlerDeadline = Clock.now() + 60
+        // Cancelled handlers return promptly; until they have, the caller
+        // must not tear down what they use, nor exit the process under them.
+        let handlerDeadline = Clock.now() + 5
         while lock.withLock({ runningHandlers }) > 0 && Clock.now() < handlerDeadline {
             try? await Task.sleep(nanoseconds: 5_000_000)
         }

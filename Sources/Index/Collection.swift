@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 // MARK: - Collection
 
@@ -29,12 +30,22 @@ public final class Collection: @unchecked Sendable {
     private let options: CollectionStore.Options
     private let lock = ReadWriteLock()
     private var state: CollectionState
-    private let wal: WriteAheadLog
+    private let wal: CollectionLog
     private let order = Monitor()
     private var nextToApply: UInt64
     private let snapshotGate = Monitor()
     private var snapshotRunning = false
     private var closed = false
+    /// Why writes stopped, once they have (guarded by `snapshotGate`).
+    private var closedBecause: CloseReason?
+
+    /// Why a collection stops accepting writes.
+    enum CloseReason {
+        /// It was deleted: a write racing the delete answers `unknownCollection`.
+        case dropped
+        /// A re-embedded copy took its place under the same name.
+        case replaced
+    }
 
     /// Opens the collection stored in `directory`: loads the snapshot (if
     /// any), replays the log after it, and cuts off a torn last record.
@@ -47,12 +58,13 @@ public final class Collection: @unchecked Sendable {
         self.settings = manifest.settings
         self.options = options
         let snapPath = directory + "/" + Snapshot.fileName
-        if let bytes = try FileIO.readFile(snapPath) {
+        AtomicFile.removeLeftovers(in: directory)  // a snapshot write cut short by a crash
+        if let bytes = try indexErrors({ try FileIO.readFile(snapPath) }) {
             state = try Snapshot.decode(bytes, path: snapPath, dimensions: dimensions, settings: settings)
         } else {
             state = CollectionState(dimensions: dimensions, settings: settings)
         }
-        wal = WriteAheadLog(directory: directory, dimensions: dimensions, faults: options.faults)
+        wal = CollectionLog(directory: directory, dimensions: dimensions, faults: options.faults)
         let st = state
         try wal.recover(after: st.appliedLSN) { lsn, op in
             st.apply(op)
@@ -96,9 +108,10 @@ public final class Collection: @unchecked Sendable {
 
     /// Log, fsync (shared), then apply in log order.
     private func write(_ op: LogOperation) throws {
-        let lsn = try wal.append(op)
+        let lsn: UInt64
+        do { lsn = try wal.append(op) } catch { throw closedError() ?? error }
         var failure: Error?
-        do { try wal.commit(lsn) } catch { failure = error }
+        do { try wal.commit(lsn) } catch { failure = closedError() ?? error }
         order.locked { while nextToApply != lsn { order.wait() } }
         if failure == nil {
             lock.write {
@@ -132,7 +145,7 @@ public final class Collection: @unchecked Sendable {
         let rotated = try wal.rotate()
         order.locked { while nextToApply <= rotated { order.wait() } }
         let (bytes, lsn) = lock.read { (Snapshot.encode(state), state.appliedLSN) }
-        try FileIO.writeAtomically(bytes, to: directory + "/" + Snapshot.fileName, faults: options.faults)
+        try indexErrors { try AtomicFile.write(bytes, to: directory + "/" + Snapshot.fileName, faults: options.faults) }
         try wal.removeSegments(coveredBy: lsn)
     }
 
@@ -147,10 +160,25 @@ public final class Collection: @unchecked Sendable {
         DispatchQueue.global(qos: .utility).async { [self] in try? snapshot() }
     }
 
-    /// Stops accepting writes (the store calls this before dropping).
-    func close() {
-        snapshotGate.locked { closed = true }
+    /// Stops accepting writes (the store calls this before dropping or
+    /// replacing the collection).
+    func close(_ reason: CloseReason) {
+        snapshotGate.locked {
+            closed = true
+            closedBecause = reason
+        }
         wal.close()
+    }
+
+    /// What a write that failed because the collection was closed under it
+    /// answers: the collection is gone (404), or was replaced (retry); nil
+    /// while the collection is open (the failure is the disk's).
+    private func closedError() -> IndexError? {
+        switch snapshotGate.locked({ closedBecause }) {
+        case .dropped?: return .unknownCollection(name)
+        case .replaced?: return .unavailable("'\(name)' was replaced by a re-embedded copy while this write ran; send it again")
+        case nil: return nil
+        }
     }
 
     // MARK: Reading

@@ -112,7 +112,16 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         FileHandle.standardError.write(Data("ranksmith serve: listening on \(host):\(port) (model \(service.models.active.id), version \(service.models.active.version))\n".utf8))
-        await service.runUntilTerminated()
+        let computeStopped = await service.runUntilTerminated()
+        if !computeStopped {
+            // A forward pass outlived the drain and its grace: its result has
+            // no one to go to. exit() would run library destructors (OpenBLAS
+            // frees its buffers) under it and crash, so leave without them;
+            // everything acknowledged is already durable.
+            FileHandle.standardError.write(Data("ranksmith serve: a model pass was still running; not waiting for it\n".utf8))
+            FileHandle.standardError.write(Data("ranksmith serve: drained, exiting\n".utf8))
+            _exit(0)
+        }
         FileHandle.standardError.write(Data("ranksmith serve: drained, exiting\n".utf8))
     }
 }
