@@ -19,6 +19,9 @@ extension RanksmithService {
         metrics.counter("ranksmith_truncated_inputs_total", help: "Inputs cut to the model's maximum length.")
         metrics.gauge("ranksmith_queue_depth", help: "Inputs waiting in the batcher queue.") { [weak batcher = engine.batcher] in Double(batcher?.queuedInputs ?? 0) }
         metrics.gauge("ranksmith_open_connections", help: "Open client connections.") { [weak self] in Double(self?.server?.connectionCount ?? 0) }
+        metrics.gauge("ranksmith_unsent_response_bytes", help: "Response bytes waiting for clients to read them (bounded by --max-unsent-bytes).") { [weak self] in
+            Double(self?.server?.unsentResponseBytes ?? 0)
+        }
         metrics.gauge("process_resident_memory_bytes", help: "Resident memory of the process.") { processResidentBytes() }
     }
 
