@@ -58,6 +58,7 @@ let package = Package(
             name: "ranksmith",
             dependencies: [
                 "Service", "Encoder", "Generator", "Index", "Refinement", "Jobs", "Numerics", "Tokenization",
+                "COpenSSL",  // SHA-256 of a training lists file, for its manifest
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: common + kernelFlags),
@@ -72,6 +73,7 @@ let package = Package(
         .testTarget(name: "GeneratorTests", dependencies: ["Generator", "Numerics", "Tokenization"], exclude: ["Fixtures"], swiftSettings: common + kernelFlags),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Numerics"], swiftSettings: common),
         .testTarget(name: "ServiceTests", dependencies: ["Service", "HTTP", "Encoder"], swiftSettings: common),
+        .testTarget(name: "RefinementTests", dependencies: ["Refinement", "Encoder", "Numerics", "Tokenization"], exclude: ["Fixtures"], swiftSettings: common),
         .testTarget(name: "IndexTests", dependencies: ["Index", "Numerics"], swiftSettings: common + kernelFlags),
     ]
 )

@@ -1,0 +1,181 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Encoder
+import Foundation
+
+// MARK: - Model versions on disk
+//
+// A version is a sentence-transformers folder — config.json, the tokenizer
+// files, model.safetensors, modules.json, sentence_bert_config.json,
+// 1_Pooling/config.json — so Ranksmith and sentence-transformers both load
+// it unchanged, plus manifest.json saying where it came from:
+//
+//   {"version", "parent", "created", "dataset": {"file"|"job", "lists", "sha256"},
+//    "hyper_parameters": {...}, "curve": [{"step", "loss", "learning_rate",
+//    "gradient_norm", "dev_spearman"?}], "evaluation": {"dev": FILE,
+//    "before", "after", "best_step"}, "steps", "seconds"}
+//
+// Versions are immutable: the folder is written under a temporary name
+// beside its destination, every file and the folder are fsync'd, then one
+// rename publishes it and the parent folder is fsync'd. A crash leaves
+// either no version or a whole one (plus, at worst, a `.partial` folder).
+
+/// Where a version's training data came from.
+public struct DatasetInfo: Sendable, Codable, Equatable {
+    /// The lists file, when trained from a file.
+    public var file: String?
+    /// The synthesis job, when trained from a job's output.
+    public var job: String?
+    public var lists: Int
+    /// SHA-256 of the lists file's bytes, hex.
+    public var sha256: String
+
+    public init(file: String? = nil, job: String? = nil, lists: Int, sha256: String) {
+        self.file = file
+        self.job = job
+        self.lists = lists
+        self.sha256 = sha256
+    }
+}
+
+/// Evaluation figures of a version.
+public struct EvaluationInfo: Sendable, Codable, Equatable {
+    /// The development set (pairs JSONL).
+    public var dev: String?
+    /// Spearman × 100 before training and of the kept weights.
+    public var before: Double?, after: Double?
+    public var bestStep: Int
+
+    enum CodingKeys: String, CodingKey { case dev, before, after, bestStep = "best_step" }
+}
+
+/// `manifest.json` of a model version.
+public struct ModelManifest: Sendable, Codable, Equatable {
+    public var version: String
+    /// The version (or folder) it was trained from.
+    public var parent: String
+    public var teacher: String
+    public var created: String
+    public var dataset: DatasetInfo
+    public var hyperParameters: TrainingOptions
+    public var curve: [TrainingCurvePoint]
+    public var evaluation: EvaluationInfo
+    public var steps: Int
+    public var seconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case version, parent, teacher, created, dataset, curve, evaluation, steps, seconds
+        case hyperParameters = "hyper_parameters"
+    }
+
+    public init(version: String, parent: String, teacher: String, dataset: DatasetInfo, options: TrainingOptions,
+                result: TrainingResult, dev: String?) {
+        self.version = version
+        self.parent = parent
+        self.teacher = teacher
+        created = ISO8601DateFormatter().string(from: Date())
+        self.dataset = dataset
+        hyperParameters = options
+        curve = result.curve
+        evaluation = EvaluationInfo(dev: dev, before: result.devBefore, after: result.devAfter, bestStep: result.bestStep)
+        steps = result.steps
+        seconds = (result.seconds * 100).rounded() / 100
+    }
+}
+
+/// Writes model versions.
+public enum ModelVersionWriter {
+    /// Files copied from the parent folder when present (tokenizer and
+    /// sentence-transformers settings are unchanged by training).
+    static let copied = ["config.json", "tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json",
+                         "sentence_bert_config.json", "modules.json", "config_sentence_transformers.json", "1_Pooling/config.json"]
+
+    /// Publishes a version at `destination` (which must not exist): the
+    /// parent's configuration and tokenizer, `weights`, and `manifest`.
+    public static func write(weights: BertWeights, base: BertModel, manifest: ModelManifest, to destination: URL) throws {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: destination.path) { throw TrainingError.versionExists(path: destination.path) }
+        let parent = destination.deletingLastPathComponent()
+        do { try fm.createDirectory(at: parent, withIntermediateDirectories: true) } catch {
+            throw TrainingError.io(path: parent.path, reason: "cannot create the folder: \(error.localizedDescription)")
+        }
+        let temporary = parent.appendingPathComponent(".\(destination.lastPathComponent).\(UUID().uuidString).partial")
+        do {
+            try fm.createDirectory(at: temporary.appendingPathComponent("1_Pooling"), withIntermediateDirectories: true)
+            for name in copied {
+                let source = base.directory.appendingPathComponent(name)
+                guard let data = fm.contents(atPath: source.path) else { continue }
+                try data.write(to: temporary.appendingPathComponent(name))
+            }
+            try writeDefaults(into: temporary, base: base)
+            try SafeTensorsFile.write(weights.namedTensors(config: base.config), to: temporary.appendingPathComponent("model.safetensors"))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(manifest).write(to: temporary.appendingPathComponent("manifest.json"))
+            try syncTree(temporary)
+            try publish(temporary, as: destination)
+        } catch {
+            try? fm.removeItem(at: temporary)
+            if let e = error as? TrainingError { throw e }
+            throw TrainingError.io(path: destination.path, reason: "writing the version failed: \(error)")
+        }
+    }
+
+    /// The sentence-transformers files a parent folder may lack.
+    static func writeDefaults(into dir: URL, base: BertModel) throws {
+        let fm = FileManager.default
+        func put(_ name: String, _ object: Any) throws {
+            let url = dir.appendingPathComponent(name)
+            guard !fm.fileExists(atPath: url.path) else { return }
+            try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]).write(to: url)
+        }
+        try put("1_Pooling/config.json", [
+            "word_embedding_dimension": base.dimensions, "pooling_mode_cls_token": false, "pooling_mode_mean_tokens": true,
+            "pooling_mode_max_tokens": false, "pooling_mode_mean_sqrt_len_tokens": false,
+        ])
+        try put("sentence_bert_config.json", ["max_seq_length": base.maxSequenceLength, "do_lower_case": false])
+        try put("modules.json", [
+            ["idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"],
+            ["idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"],
+            ["idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"],
+        ])
+    }
+
+    // MARK: Durable publication
+    // (A private helper; a shared Storage module with the same operation
+    // can replace it once it exists.)
+
+    /// fsyncs every file under `dir`, then the folders themselves.
+    static func syncTree(_ dir: URL) throws {
+        let fm = FileManager.default
+        guard let items = fm.enumerator(at: dir, includingPropertiesForKeys: [.isDirectoryKey]) else { return }
+        var folders = [dir]
+        for case let url as URL in items {
+            if (try? url.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true { folders.append(url) } else { try syncFile(url) }
+        }
+        for folder in folders.reversed() { try syncFile(folder) }
+    }
+
+    static func syncFile(_ url: URL) throws {
+        let fd = open(url.path, O_RDONLY)
+        guard fd >= 0 else { throw TrainingError.io(path: url.path, reason: "open for fsync: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        while true {
+            if fsync(fd) == 0 { return }
+            if errno != EINTR { throw TrainingError.io(path: url.path, reason: "fsync: \(String(cString: strerror(errno)))") }
+        }
+    }
+
+    /// Renames `temporary` to `destination` unless that exists, then
+    /// fsyncs the parent so the rename itself is durable.
+    static func publish(_ temporary: URL, as destination: URL) throws {
+        if FileManager.default.fileExists(atPath: destination.path) { throw TrainingError.versionExists(path: destination.path) }
+        guard rename(temporary.path, destination.path) == 0 else {
+            throw TrainingError.io(path: destination.path, reason: "rename: \(String(cString: strerror(errno)))")
+        }
+        try syncFile(destination.deletingLastPathComponent())
+    }
+}
