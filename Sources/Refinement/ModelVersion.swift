@@ -111,7 +111,7 @@ public enum ModelVersionWriter {
                 try data.write(to: temporary.appendingPathComponent(name))
             }
             try writeDefaults(into: temporary, base: base)
-            try SafeTensorsFile.write(weights.namedTensors(config: base.config), to: temporary.appendingPathComponent("model.safetensors"))
+            try SafeTensorsFile.write(tensors(weights, base: base), to: temporary.appendingPathComponent("model.safetensors"))
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(manifest).write(to: temporary.appendingPathComponent("manifest.json"))
@@ -122,6 +122,21 @@ public enum ModelVersionWriter {
             if let e = error as? TrainingError { throw e }
             throw TrainingError.io(path: destination.path, reason: "writing the version failed: \(error)")
         }
+    }
+
+    /// The trained tensors, plus any floating-point tensor of the parent's
+    /// file that training does not touch (BERT's pooler, which mean-pooled
+    /// models carry but never use), so that loaders find every tensor they
+    /// expect.
+    static func tensors(_ weights: BertWeights, base: BertModel) throws -> [(name: String, shape: [Int], values: [Float])] {
+        var out = weights.namedTensors(config: base.config)
+        let names = Set(out.map(\.name))
+        let file = try SafeTensorsFile(url: base.directory.appendingPathComponent("model.safetensors"))
+        for (name, entry) in file.entries.sorted(by: { $0.key < $1.key })
+        where !names.contains(name) && [.f32, .f16, .bf16].contains(entry.dtype) {
+            out.append((name, entry.shape, try file.floats(name, shape: entry.shape)))
+        }
+        return out
     }
 
     /// The sentence-transformers files a parent folder may lack.
