@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Encoder
 import Foundation
 import Numerics
@@ -56,8 +59,8 @@ public final class Trainer: @unchecked Sendable {
     var bestScore: Double?
     var bestStep = 0
     /// Steps done (a resumed run starts here).
-    public private(set) var step = 0
-    public private(set) var curve: [TrainingCurvePoint] = []
+    public internal(set) var step = 0
+    public internal(set) var curve: [TrainingCurvePoint] = []
     var devBefore: Double?
 
     /// Prepares a run: validates `options`, tokenises the lists, and

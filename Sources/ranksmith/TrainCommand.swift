@@ -66,6 +66,12 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Version id written into manifest.json (default: the output folder's name).")
     var version: String?
 
+    @Option(help: "Checkpoint file: written every --checkpoint-every steps; if it exists at start, the run resumes from it.")
+    var checkpoint: String?
+
+    @Option(help: "Steps between checkpoints.")
+    var checkpointEvery: Int = 100
+
     @Option(help: "Compute threads (default: all cores).")
     var threads: Int?
 
@@ -102,8 +108,19 @@ struct TrainCommand: ParsableCommand {
             trainer = try Trainer(student: student, teacher: teacherModel, lists: rankingLists, dev: devPairs, options: options)
         } catch { throw ValidationError("\(error)") }
 
+        let checkpointURL = checkpoint.map { URL(fileURLWithPath: $0) }
+        if let checkpointURL, FileManager.default.fileExists(atPath: checkpointURL.path) {
+            do { try trainer.restore(from: checkpointURL) } catch { throw ValidationError("\(error)") }
+            FileHandle.standardError.write(Data("resuming from \(checkpointURL.path) after step \(trainer.step)\n".utf8))
+        }
         FileHandle.standardError.write(Data("training \(rankingLists.lists.count) lists for \(trainer.totalSteps) steps\n".utf8))
+        let every = max(1, checkpointEvery)
         let result = try trainer.run(progress: { p in
+            if let checkpointURL, p.step % every == 0, p.step < p.steps {
+                do { try trainer.saveCheckpoint(to: checkpointURL) } catch {
+                    FileHandle.standardError.write(Data("warning: checkpoint not saved: \(error)\n".utf8))
+                }
+            }
             let dev = p.devSpearman.map { String(format: "  dev %.2f", $0) } ?? ""
             let line = String(format: "step %d/%d  loss %.4f%@  eta %@\n", p.step, p.steps, p.loss, dev, Self.duration(p.etaSeconds))
             FileHandle.standardError.write(Data(line.utf8))

@@ -125,3 +125,35 @@ final class TrainerTests: XCTestCase {
         for k in 0..<n { XCTAssertEqual(Double(params.pointer[k]), p[k], accuracy: 1e-6) }
     }
 }
+
+/// A run stopped and resumed from its checkpoint ends with the weights of
+/// an uninterrupted run, bit for bit.
+final class CheckpointTests: XCTestCase {
+    func testResumedRunEqualsUninterruptedRun() throws {
+        let model = TrainerTests.model
+        let lists = try RankingLists(path: RefinementPaths.fixtures.appendingPathComponent("tiny_lists.jsonl").path)
+        var o = TrainingOptions()
+        o.steps = 4
+        o.listsPerStep = 1
+        o.maxLength = 16
+        o.learningRate = 1e-4
+        let whole = try Trainer(student: model, teacher: model, lists: lists, dev: nil, options: o)
+        _ = try whole.run()
+
+        let first = try Trainer(student: model, teacher: model, lists: lists, dev: nil, options: o)
+        XCTAssertThrowsError(try first.run(isCancelled: { first.step == 2 }))
+        let url = try RefinementPaths.temporaryDirectory(self).appendingPathComponent("checkpoint.safetensors")
+        try first.saveCheckpoint(to: url)
+        let resumed = try Trainer(student: model, teacher: model, lists: lists, dev: nil, options: o)
+        try resumed.restore(from: url)
+        XCTAssertEqual(resumed.step, 2)
+        let result = try resumed.run()
+        XCTAssertEqual(result.curve.count, 4)
+        XCTAssertTrue(resumed.parameters.array == whole.parameters.array)
+
+        var other = o
+        other.seed = 1
+        let mismatched = try Trainer(student: model, teacher: model, lists: lists, dev: nil, options: other)
+        XCTAssertThrowsError(try mismatched.restore(from: url)) { XCTAssertTrue("\($0)".contains("other settings")) }
+    }
+}
