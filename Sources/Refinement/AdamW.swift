@@ -13,6 +13,8 @@ public struct AdamWOptions: Sendable, Codable, Equatable {
     /// paper's code) use 0. Both are one flag away.
     public var weightDecay: Double = 0.01
 
+    enum CodingKeys: String, CodingKey { case beta1, beta2, epsilon, weightDecay = "weight_decay" }
+
     public init(beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8, weightDecay: Double = 0.01) {
         self.beta1 = beta1
         self.beta2 = beta2

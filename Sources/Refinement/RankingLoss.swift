@@ -23,6 +23,8 @@ public struct RankingLossOptions: Sendable, Codable, Equatable {
     /// Damping ω in sign(B)·ln(ω|B| + 1).
     public var omega: Double = 0.5
 
+    enum CodingKeys: String, CodingKey { case tau, teacherTau = "teacher_tau", omega }
+
     public init(tau: Double = 0.05, teacherTau: Double = 0.05, omega: Double = 0.5) {
         self.tau = tau
         self.teacherTau = teacherTau

@@ -18,6 +18,12 @@ public struct TrainingCurvePoint: Sendable, Codable, Equatable {
     public var devSpearman: Double?
 }
 
+extension TrainingCurvePoint {
+    enum CodingKeys: String, CodingKey {
+        case step, loss, learningRate = "learning_rate", gradientNorm = "gradient_norm", devSpearman = "dev_spearman"
+    }
+}
+
 /// What a progress callback sees after each step.
 public struct TrainingProgress: Sendable {
     public var step: Int, steps: Int

@@ -27,6 +27,12 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     /// τ, τ2, ω.
     public var loss = RankingLossOptions()
 
+    enum CodingKeys: String, CodingKey {
+        case learningRate = "learning_rate", adamW = "adamw", warmupFraction = "warmup_fraction", steps
+        case listsPerStep = "lists_per_step", maxLength = "max_length", evaluateEvery = "evaluate_every"
+        case gradientClip = "gradient_clip", seed, loss
+    }
+
     public init() {}
 
     /// Rejects settings no run can use, naming the setting.
