@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "GeneratorTests", dependencies: ["Generator", "Numerics", "Tokenization"], exclude: ["Fixtures"], swiftSettings: common + kernelFlags),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Numerics"], swiftSettings: common),
         .testTarget(name: "ServiceTests", dependencies: ["Service", "HTTP", "Encoder"], swiftSettings: common),
-        .testTarget(name: "RefinementTests", dependencies: ["Refinement", "Encoder", "Numerics", "Tokenization"], exclude: ["Fixtures"], swiftSettings: common),
+        .testTarget(name: "RefinementTests", dependencies: ["Refinement", "Encoder", "Numerics", "Tokenization"], exclude: ["Fixtures"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(name: "IndexTests", dependencies: ["Index", "Numerics"], swiftSettings: common + kernelFlags),
     ]
 )

@@ -49,6 +49,23 @@ final class TrainerTests: XCTestCase {
         XCTAssertTrue(result.curve.allSatisfy { $0.gradientNorm.isFinite && $0.learningRate > 0 })
     }
 
+    /// Lists of different lengths in one step: each is its own matrix, and
+    /// the step's loss is the mean of the lists' losses taken alone.
+    func testListsOfDifferentLengthsShareAStep() throws {
+        let long = ["A man is playing a guitar on the street.", "A man plays the guitar outside.", "A musician performs in public.",
+                    "Someone makes noise in the city.", "The city is busy."]
+        let short = ["The children are swimming in the lake.", "Kids swim in the lake.", "It is a warm day."]
+        func firstLoss(_ lists: [[String]]) throws -> Double {
+            var o = options(steps: 1)
+            o.listsPerStep = lists.count
+            let trainer = try Trainer(student: Self.model, teacher: Self.model, lists: try RankingLists(lists: lists), dev: nil, options: o)
+            return try trainer.run().curve[0].loss
+        }
+        let both = try firstLoss([long, short]), a = try firstLoss([long]), b = try firstLoss([short])
+        XCTAssertEqual(both, (a + b) / 2, accuracy: 1e-4 * both)
+        XCTAssertNotEqual(a, b)
+    }
+
     func testNonFiniteLossStopsNamingTheStepAndKeepsWeights() throws {
         var o = options(steps: 3)
         o.loss.tau = 1e-300   // S = cos/τ overflows to inf, the loss to NaN
