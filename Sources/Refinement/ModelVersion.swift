@@ -1,10 +1,6 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Encoder
 import Foundation
+import Storage
 
 // MARK: - Model versions on disk
 //
@@ -18,10 +14,11 @@ import Foundation
 //    "gradient_norm", "dev_spearman"?}], "evaluation": {"dev": FILE,
 //    "before", "after", "best_step"}, "steps", "seconds"}
 //
-// Versions are immutable: the folder is written under a temporary name
-// beside its destination, every file and the folder are fsync'd, then one
-// rename publishes it and the parent folder is fsync'd. A crash leaves
-// either no version or a whole one (plus, at worst, a `.partial` folder).
+// Versions are immutable: Storage's `AtomicDirectory.publish` writes the
+// folder under a staging name beside its destination, fsyncs every file
+// and folder, renames it and fsyncs the parent. A crash leaves either no
+// version or a whole one (plus, at worst, a staging folder that
+// `AtomicDirectory.removeLeftovers` deletes).
 
 /// Where a version's training data came from.
 public struct DatasetInfo: Sendable, Codable, Equatable {
@@ -95,6 +92,8 @@ public enum ModelVersionWriter {
 
     /// Publishes a version at `destination` (which must not exist): the
     /// parent's configuration and tokenizer, `weights`, and `manifest`.
+    /// Written into a staging folder, fsync'd and renamed by
+    /// `AtomicDirectory.publish`, so a crash leaves no half version.
     public static func write(weights: BertWeights, base: BertModel, manifest: ModelManifest, to destination: URL) throws {
         let fm = FileManager.default
         if fm.fileExists(atPath: destination.path) { throw TrainingError.versionExists(path: destination.path) }
@@ -102,24 +101,27 @@ public enum ModelVersionWriter {
         do { try fm.createDirectory(at: parent, withIntermediateDirectories: true) } catch {
             throw TrainingError.io(path: parent.path, reason: "cannot create the folder: \(error.localizedDescription)")
         }
-        let temporary = parent.appendingPathComponent(".\(destination.lastPathComponent).\(UUID().uuidString).partial")
         do {
-            try fm.createDirectory(at: temporary.appendingPathComponent("1_Pooling"), withIntermediateDirectories: true)
-            for name in copied {
-                let source = base.directory.appendingPathComponent(name)
-                guard let data = fm.contents(atPath: source.path) else { continue }
-                try data.write(to: temporary.appendingPathComponent(name))
+            try AtomicDirectory.publish(destination.lastPathComponent, in: parent.path) { staging in
+                let folder = URL(fileURLWithPath: staging)
+                try fm.createDirectory(at: folder.appendingPathComponent("1_Pooling"), withIntermediateDirectories: true)
+                for name in copied {
+                    guard let data = fm.contents(atPath: base.directory.appendingPathComponent(name).path) else { continue }
+                    try data.write(to: folder.appendingPathComponent(name))
+                }
+                try writeDefaults(into: folder, base: base)
+                try SafeTensorsFile.write(tensors(weights, base: base), to: folder.appendingPathComponent("model.safetensors"))
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                try encoder.encode(manifest).write(to: folder.appendingPathComponent("manifest.json"))
             }
-            try writeDefaults(into: temporary, base: base)
-            try SafeTensorsFile.write(tensors(weights, base: base), to: temporary.appendingPathComponent("model.safetensors"))
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(manifest).write(to: temporary.appendingPathComponent("manifest.json"))
-            try syncTree(temporary)
-            try publish(temporary, as: destination)
+        } catch StorageError.alreadyExists {
+            throw TrainingError.versionExists(path: destination.path)
+        } catch let error as TrainingError {
+            throw error
+        } catch let error as StorageError {
+            throw TrainingError.io(path: destination.path, reason: error.message)
         } catch {
-            try? fm.removeItem(at: temporary)
-            if let e = error as? TrainingError { throw e }
             throw TrainingError.io(path: destination.path, reason: "writing the version failed: \(error)")
         }
     }
@@ -157,40 +159,5 @@ public enum ModelVersionWriter {
             ["idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"],
             ["idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"],
         ])
-    }
-
-    // MARK: Durable publication
-    // (A private helper; a shared Storage module with the same operation
-    // can replace it once it exists.)
-
-    /// fsyncs every file under `dir`, then the folders themselves.
-    static func syncTree(_ dir: URL) throws {
-        let fm = FileManager.default
-        guard let items = fm.enumerator(at: dir, includingPropertiesForKeys: [.isDirectoryKey]) else { return }
-        var folders = [dir]
-        for case let url as URL in items {
-            if (try? url.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true { folders.append(url) } else { try syncFile(url) }
-        }
-        for folder in folders.reversed() { try syncFile(folder) }
-    }
-
-    static func syncFile(_ url: URL) throws {
-        let fd = open(url.path, O_RDONLY)
-        guard fd >= 0 else { throw TrainingError.io(path: url.path, reason: "open for fsync: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        while true {
-            if fsync(fd) == 0 { return }
-            if errno != EINTR { throw TrainingError.io(path: url.path, reason: "fsync: \(String(cString: strerror(errno)))") }
-        }
-    }
-
-    /// Renames `temporary` to `destination` unless that exists, then
-    /// fsyncs the parent so the rename itself is durable.
-    static func publish(_ temporary: URL, as destination: URL) throws {
-        if FileManager.default.fileExists(atPath: destination.path) { throw TrainingError.versionExists(path: destination.path) }
-        guard rename(temporary.path, destination.path) == 0 else {
-            throw TrainingError.io(path: destination.path, reason: "rename: \(String(cString: strerror(errno)))")
-        }
-        try syncFile(destination.deletingLastPathComponent())
     }
 }

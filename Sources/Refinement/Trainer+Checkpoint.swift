@@ -5,6 +5,7 @@ import Darwin
 #endif
 import Encoder
 import Foundation
+import Storage
 
 // MARK: - Checkpoints
 //
@@ -41,11 +42,15 @@ extension Trainer {
             ("parameters", [n], model.parameters.array), ("adam.m", [n], optimizer.m.array),
             ("adam.v", [n], optimizer.v.array), ("best", [n], best.array),
         ], metadata: ["format": "ranksmith-checkpoint", "state": json], to: temporary)
-        try ModelVersionWriter.syncFile(temporary)
-        guard rename(temporary.path, url.path) == 0 else {
-            throw TrainingError.io(path: url.path, reason: "rename: \(String(cString: strerror(errno)))")
+        do {
+            let fd = try FileIO.open(temporary.path, flags: O_RDONLY)
+            defer { close(fd) }
+            try FileIO.sync(fd, path: temporary.path, faults: nil)
+            try FileIO.rename(temporary.path, to: url.path)
+            try FileIO.syncDirectory(url.deletingLastPathComponent().path, faults: nil)
+        } catch {
+            throw TrainingError.io(path: url.path, reason: error.message)
         }
-        try ModelVersionWriter.syncFile(url.deletingLastPathComponent())
     }
 
     /// Restores a checkpoint written by `saveCheckpoint` for the same

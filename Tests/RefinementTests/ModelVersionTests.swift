@@ -42,7 +42,7 @@ final class ModelVersionTests: XCTestCase {
         }
         // No temporary folder is left beside it.
         let siblings = try FileManager.default.contentsOfDirectory(atPath: destination.deletingLastPathComponent().path)
-        XCTAssertEqual(siblings, ["v-test"])
+        XCTAssertEqual(siblings, ["v-test"])  // no staging folder left
         // Ranksmith loads exactly the trained weights.
         let loaded = try BertModel(directory: destination)
         let text = ["A man plays the guitar outside on the road."]
