@@ -53,7 +53,7 @@ let package = Package(
             name: "Engine", dependencies: ["Encoder", "Index", "Numerics", "Storage", "Tokenization"],
             swiftSettings: swift6 + kernelFlags),
         .target(name: "Jobs", swiftSettings: swift6),
-        .target(name: "Refinement", dependencies: ["Encoder", "Numerics"], swiftSettings: common + kernelFlags),
+        .target(name: "Refinement", dependencies: ["Encoder", "Numerics", "Storage"], swiftSettings: common + kernelFlags),
         .target(name: "HTTP", dependencies: ["CZlib", "COpenSSL"], swiftSettings: common + kernelFlags),
         .target(
             name: "Service",
@@ -65,6 +65,7 @@ let package = Package(
             name: "ranksmith",
             dependencies: [
                 "Service", "Encoder", "Generator", "HTTP", "Index", "Numerics", "Refinement",
+                "COpenSSL",  // SHA-256 of a training lists file, for its manifest
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: common + kernelFlags),
@@ -79,6 +80,7 @@ let package = Package(
         .testTarget(name: "GeneratorTests", dependencies: ["Generator", "Numerics", "Tokenization"], exclude: ["Fixtures"], swiftSettings: common + kernelFlags),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Numerics"], swiftSettings: common),
         .testTarget(name: "ServiceTests", dependencies: ["Service", "Engine", "HTTP", "Encoder", "Tokenization"], swiftSettings: common),
+        .testTarget(name: "RefinementTests", dependencies: ["Refinement", "Encoder", "Numerics", "Tokenization"], exclude: ["Fixtures"], swiftSettings: [.swiftLanguageMode(.v6)]),
         .testTarget(name: "IndexTests", dependencies: ["Index", "Numerics", "Storage"], swiftSettings: common + kernelFlags),
     ]
 )
