@@ -40,12 +40,15 @@ extension InferenceEngine {
     /// `modelVersionUnusable`, `insufficientMemory`.
     @discardableResult
     public func startActivation(version: String) throws -> ActivationStatus {
-        let plan = try plan(version)
-        if plan.nothingToDo { return finishedAtOnce(plan) }
-        let status = try claim(plan)
-        let task = Task.detached { [self] in _ = try? await run(plan, progress: nil) }
-        swap.withLock { $0.task = task }
-        return status
+        while true {
+            let plan = try plan(version)
+            if plan.nothingToDo { return try finishedAtOnce(plan) }
+            guard let status = try claim(plan) else { continue }
+            let task = Task.detached { [self] in _ = try? await run(plan, progress: nil) }
+            // Kept for `stop`, unless the run has already finished.
+            swap.withLock { if $0.running?.id == status.id { $0.task = task } }
+            return status
+        }
     }
 
     /// Activates `version` and returns once it serves (or throws why not;
@@ -58,9 +61,9 @@ extension InferenceEngine {
     ) async throws -> ActivationStatus {
         while true {
             let plan = try plan(version)
-            if plan.nothingToDo { return finishedAtOnce(plan) }
             do {
-                _ = try claim(plan)
+                if plan.nothingToDo { return try finishedAtOnce(plan) }
+                guard try claim(plan) != nil else { continue }
             } catch EngineError.activationInProgress {
                 // Activations take minutes; polling twice a second costs nothing.
                 try await Task.sleep(nanoseconds: 500_000_000)
@@ -120,23 +123,30 @@ extension InferenceEngine {
 
     // MARK: Status
 
-    func finishedAtOnce(_ plan: Plan) -> ActivationStatus {
-        swap.withLock {
-            $0.count += 1
+    /// The status of an activation with nothing to do; throws
+    /// `activationInProgress` while another runs (it may change what serves).
+    func finishedAtOnce(_ plan: Plan) throws -> ActivationStatus {
+        try swap.withLock { (state: inout SwapState) throws(EngineError) -> ActivationStatus in
+            if let running = state.running { throw EngineError.activationInProgress(version: running.version) }
+            state.count += 1
             let now = Date()
             let status = ActivationStatus(
-                id: $0.count, version: plan.version, from: plan.from.handle.version, state: .succeeded, stage: .done,
+                id: state.count, version: plan.version, from: plan.from.handle.version, state: .succeeded, stage: .done,
                 startedAt: now, finishedAt: now, estimatedPeakBytes: plan.estimatedPeakBytes,
                 memoryLimitBytes: configuration.maxMemoryBytes)
-            $0.last = status
+            state.last = status
             return status
         }
     }
 
-    /// Takes the activation slot, or throws `activationInProgress`.
-    func claim(_ plan: Plan) throws -> ActivationStatus {
-        try swap.withLock { state throws(EngineError) -> ActivationStatus in
+    /// Takes the activation slot, or throws `activationInProgress`; nil
+    /// when a swap committed since `plan` was made (plan again).
+    func claim(_ plan: Plan) throws -> ActivationStatus? {
+        try swap.withLock { state throws(EngineError) -> ActivationStatus? in
             if let running = state.running { throw EngineError.activationInProgress(version: running.version) }
+            // A commit installs its pair before it frees the slot, so with
+            // the slot free the serving pair is final.
+            guard models.current === plan.from else { return nil }
             state.count += 1
             let status = ActivationStatus(
                 id: state.count, version: plan.version, from: plan.from.handle.version, state: .running, stage: .loading,

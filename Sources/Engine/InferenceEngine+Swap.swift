@@ -75,7 +75,7 @@ extension InferenceEngine {
                     throw EngineError.activationFailed(reason: "another swap committed meanwhile")
                 }
                 for info in liveStore.list() {
-                    try indexCall {
+                    _ = try indexCall {
                         try store.create(name: info.name, dimensions: handle.model.dimensions, modelVersion: handle.version,
                                          settings: info.settings)
                     }
