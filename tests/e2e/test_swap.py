@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
 import threading
 import time
 from pathlib import Path
 
+import jsonschema
 import pytest
 import requests
+import yaml
 
-from conftest import MODEL, Server
+from conftest import MODEL, ROOT, Server
+from test_contract import resolve, to_json_schema
 from model_versions import make_version
 
 # Short documents, so that filling and re-embedding stay within the test's
@@ -69,6 +71,13 @@ def index_dirs(data_dir: Path) -> set[str]:
 def active_index(data_dir: Path) -> str:
     path = data_dir / "active.json"
     return json.loads(path.read_text())["index"] if path.exists() else "index"
+
+
+def conforms(body, schema: str):
+    """`body` matches components/schemas/`schema` of openapi.yaml."""
+    with open(ROOT / "openapi.yaml") as f:
+        spec = yaml.safe_load(f)
+    jsonschema.validate(body, to_json_schema(resolve(spec["components"]["schemas"][schema], spec)))
 
 
 # MARK: - A server with two versions and filled collections
@@ -255,7 +264,10 @@ def test_swap_and_roll_back_under_load(swap_server):
     with Load(url) as load:
         time.sleep(1)
         started = time.monotonic()
-        activate(url, "v2")
+        r = activate(url, "v2")
+        assert r.headers["Location"] == "/models/activation"
+        conforms(r.json(), "Activation")
+        conforms(requests.get(url + "/models", timeout=10).json(), "ModelList")
         # One activation at a time; the version being loaded and the active one stay.
         assert activate(url, "base", expect=409).json()["error"]["code"] == "activation_in_progress"
         assert requests.delete(url + "/models/v2", timeout=10).status_code == 409
