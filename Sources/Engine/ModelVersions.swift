@@ -144,10 +144,8 @@ public final class ModelVersions: Sendable {
                 problem = "manifest.json is not valid JSON"
             }
         }
-        for required in ["config.json", "model.safetensors"]
-        where !FileManager.default.fileExists(atPath: folder + "/" + required) {
-            problem = "\(required) is missing from \(folder)"
-        }
+        let missing = ["config.json", "model.safetensors"].filter { !FileManager.default.fileExists(atPath: folder + "/" + $0) }
+        if !missing.isEmpty { problem = "\(missing.joined(separator: " and ")) missing from \(folder)" }
         return ModelVersionInfo(version: version, isBase: isBase, path: folder, manifest: manifest, problem: problem)
     }
 

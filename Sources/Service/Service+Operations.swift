@@ -63,7 +63,9 @@ extension RanksmithService {
             limits: .init(max_inputs_per_request: c.maxInputsPerRequest, max_batch_tokens: c.maxBatchTokens,
                           max_queued_inputs: c.maxQueuedInputs, max_body_bytes: c.http.limits.maxBodyBytes,
                           max_header_bytes: c.http.limits.maxHeaderBytes, max_connections: c.http.limits.maxConnections))
-        return .json(JSONWriter.encode(body))
+        var response = HTTPResponse.json(JSONWriter.encode(body))
+        response.headers.replaceOrAdd(name: "X-Model-Version", value: handle.version)  // the version described, even mid-swap
+        return response
     }
 
     func metricsText(_ request: HTTPRequest) async -> HTTPResponse {
@@ -93,7 +95,8 @@ extension RanksmithService {
         if let i = texts.firstIndex(where: \.isEmpty) {
             throw APIError.invalidField(texts.count == 1 ? "inputs" : "inputs[\(i)]", "must not be an empty string")
         }
-        let model = models.active.model
+        let handle = models.active
+        let model = handle.model
         let special = body.add_special_tokens ?? true
         let tokenizer = model.tokenizer
         let out: [[TokenOut]] = texts.map { text in
@@ -107,6 +110,8 @@ extension RanksmithService {
                 return TokenOut(id: id, text: text, special: isSpecial)
             }
         }
-        return .json(JSONWriter.encode(out))
+        var response = HTTPResponse.json(JSONWriter.encode(out))
+        response.headers.replaceOrAdd(name: "X-Model-Version", value: handle.version)  // the tokenizer used, even mid-swap
+        return response
     }
 }
