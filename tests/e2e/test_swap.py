@@ -326,9 +326,15 @@ def test_sigkill_during_reembedding_keeps_the_old_version(swap_server, tmp_path)
 def test_active_version_survives_restart_and_a_broken_one_falls_back(tmp_path):
     make_version(MODEL, tmp_path / "data", "v2")
     s = Server(tmp_path, "--threads", "1", "--quiet", name="first")
+    kept = [("kept", f"k{i}", f"a kept note number {i}") for i in range(5)]
     try:
+        assert requests.put(s.url + "/collections/kept", timeout=10).status_code == 201
+        r = requests.post(s.url + "/collections/kept/documents", timeout=60,
+                          json={"documents": [{"id": i, "text": t} for _, i, t in kept]})
+        assert r.status_code == 200, r.text
         activate(s.url, "v2")
         wait_for_activation(s.url, "v2")
+        check_vectors_are(s.url, "v2", kept)
     finally:
         s.terminate()
     s = Server(tmp_path, "--threads", "1", "--quiet", name="second")
@@ -349,6 +355,10 @@ def test_active_version_survives_restart_and_a_broken_one_falls_back(tmp_path):
         assert "active version v2 cannot be loaded" in s.stderr()
         header, _ = embed(s.url, ["hello"])
         assert header == "base"
+        # The collection still holds v2's vectors: re-embedded with base in the background.
+        assert "re-embedding them with base" in s.stderr()
+        wait_for_activation(s.url, "base")
+        check_vectors_are(s.url, "base", kept)
     finally:
         s.terminate()
 
