@@ -86,11 +86,14 @@ public final class ModelVersions: Sendable {
     // MARK: Names
 
     /// Throws `invalidInput` unless `version` can name a folder: 1–128 of
-    /// `A-Za-z0-9._-`, not starting with a dot.
+    /// `A-Za-z0-9._-`, not starting with a dot, and not `activation` (the
+    /// name of the status resource beside the versions in the API).
     public static func validate(_ version: String) throws {
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
-        guard !version.isEmpty, version.count <= 128, !version.hasPrefix("."), version.allSatisfy(allowed.contains) else {
-            throw EngineError.invalidInput(field: "version", reason: "must be 1–128 characters of A-Za-z0-9._- not starting with '.'")
+        guard !version.isEmpty, version.count <= 128, !version.hasPrefix("."), version.allSatisfy(allowed.contains),
+              version != "activation" else {
+            throw EngineError.invalidInput(
+                field: "version", reason: "must be 1–128 characters of A-Za-z0-9._- not starting with '.', and not 'activation'")
         }
     }
 

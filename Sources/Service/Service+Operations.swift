@@ -20,6 +20,15 @@ extension RanksmithService {
         metrics.gauge("ranksmith_queue_depth", help: "Inputs waiting in the batcher queue.") { [weak batcher = engine.batcher] in Double(batcher?.queuedInputs ?? 0) }
         metrics.gauge("ranksmith_open_connections", help: "Open client connections.") { [weak self] in Double(self?.server?.connectionCount ?? 0) }
         metrics.gauge("process_resident_memory_bytes", help: "Resident memory of the process.") { processResidentBytes() }
+        metrics.gauge("ranksmith_model_swaps", help: "Model swaps committed since start.") { [weak engine] in
+            Double(engine?.models.current.generation ?? 0)
+        }
+        metrics.gauge("ranksmith_activation_running", help: "1 while a model activation (hot-swap) runs.") { [weak engine] in
+            engine?.activationStatus?.state == .running ? 1 : 0
+        }
+        metrics.gauge("ranksmith_activation_progress", help: "Fraction of documents re-embedded by the running or last activation.") { [weak engine] in
+            engine?.activationStatus?.progress ?? 0
+        }
     }
 
     func readiness(_ request: HTTPRequest) -> HTTPResponse {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import signal
 import threading
 import time
@@ -53,14 +54,23 @@ def activate(url, version, expect=202):
     return r
 
 
-def wait_for_activation(url, version, timeout=SWAP_TIMEOUT) -> dict:
+def resident_bytes(url) -> float:
+    text = requests.get(url + "/metrics", timeout=10).text
+    return float(re.search(r"^process_resident_memory_bytes (\S+)", text, re.M).group(1))
+
+
+def wait_for_activation(url, version, timeout=SWAP_TIMEOUT, memory: list | None = None) -> dict:
+    """Polls until the activation of `version` ends; appends the resident
+    memory seen meanwhile to `memory` when given."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if memory is not None:
+            memory.append(resident_bytes(url))
         s = requests.get(url + "/models/activation", timeout=10).json()
         if s["version"] == version and s["state"] != "running":
             assert s["state"] == "succeeded", s
             return s
-        time.sleep(0.2)
+        time.sleep(0.1)
     raise AssertionError(f"activation of {version} did not finish within {timeout}s: {s}")
 
 
@@ -272,8 +282,12 @@ def test_swap_and_roll_back_under_load(swap_server):
         assert activate(url, "base", expect=409).json()["error"]["code"] == "activation_in_progress"
         assert requests.delete(url + "/models/v2", timeout=10).status_code == 409
         assert requests.delete(url + "/models/base", timeout=10).status_code == 409
-        s = wait_for_activation(url, "v2")
+        memory: list[float] = []
+        s = wait_for_activation(url, "v2", memory=memory)
         swapped = time.monotonic()
+        # Two models and two indexes at most: the peak stays near the
+        # estimate the server made from them (and refuses with --max-memory).
+        assert max(memory) <= 1.25 * s["memory"]["estimated_peak_bytes"], (max(memory), s["memory"])
         assert s["documents"]["total"] >= DOCS and s["collections"] == {"total": 2, "done": 2}
         refs["v2"] = reference_vectors(url, "v2")
         assert all(cos(refs["v2"][p], refs["base"][p]) < 0.995 for p in PROBES), "v2 should differ from base"
