@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import Service
 import XCTest
@@ -127,6 +128,39 @@ final class ModelEndpointTests: ServiceTestCase {
         let base = try client.request("DELETE", "/models/base")
         XCTAssertEqual(base.status, 409)
         XCTAssertEqual(base.errorCode, "model_version_in_use")
+    }
+
+    /// The Engine API a refine job calls: it waits for a running
+    /// activation instead of failing, then reports each stage.
+    func testEngineActivateWaitsForTheRunningOneAndReportsProgress() async throws {
+        try makeVersion("v2")
+        try start()
+        XCTAssertEqual(try client.request("PUT", "/collections/docs").status, 201)
+        let docs = (0..<300).map { ["id": "d\($0)", "text": "short note number \($0)"] }
+        XCTAssertEqual(try client.post("/collections/docs/documents", json: ["documents": docs]).status, 200)
+
+        let started = try client.request("POST", "/models/v2/activate", body: Data())
+        XCTAssertEqual(started.status, 202, started.text)
+        final class Seen: @unchecked Sendable {
+            let lock = NSLock()
+            var stages: [String] = []
+            var last: ActivationStatus?
+        }
+        let seen = Seen()
+        let status = try await service.engine.activate(version: "base") { s in
+            seen.lock.lock(); defer { seen.lock.unlock() }
+            if seen.stages.last != s.stage.rawValue { seen.stages.append(s.stage.rawValue) }
+            seen.last = s
+        }
+        XCTAssertEqual(status.state, .succeeded)
+        XCTAssertEqual(status.from, "v2", "ran after the HTTP activation of v2 had committed")
+        XCTAssertEqual(seen.stages, ["loading", "re-embedding", "committing", "done"])
+        XCTAssertEqual(status.documentsDone, 300)
+        XCTAssertEqual(status.documentsTotal, 300)
+        XCTAssertEqual(service.models.active.version, "base")
+        let info = json(try client.request("GET", "/collections/docs"))
+        XCTAssertEqual(info["model_version"] as? String, "base")
+        XCTAssertEqual(info["count"] as? Int, 300)
     }
 
     func testAdminKeyGuardsTheModelEndpoints() throws {
