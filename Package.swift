@@ -45,7 +45,7 @@ let package = Package(
         // MARK: - Libraries, lowest first
         .target(name: "Numerics", dependencies: ["CBLAS", "CPrefetch"], swiftSettings: swift6 + kernelFlags),
         .target(name: "Tokenization", swiftSettings: swift6 + kernelFlags),
-        .target(name: "Encoder", dependencies: ["Numerics", "Tokenization"], swiftSettings: swift6 + kernelFlags),
+        .target(name: "Encoder", dependencies: ["Numerics", "Tokenization"], swiftSettings: common + kernelFlags),
         .target(name: "Generator", dependencies: ["Numerics", "Tokenization"], swiftSettings: common + kernelFlags),
         .target(name: "Storage", swiftSettings: swift6 + kernelFlags),
         .target(name: "Index", dependencies: ["Numerics", "Storage", "CPrefetch"], swiftSettings: swift6 + kernelFlags),
@@ -53,7 +53,7 @@ let package = Package(
             name: "Engine", dependencies: ["Encoder", "Index", "Numerics", "Storage", "Tokenization"],
             swiftSettings: swift6 + kernelFlags),
         .target(name: "Jobs", swiftSettings: swift6),
-        .target(name: "Refinement", dependencies: ["Encoder", "Numerics"], swiftSettings: common + kernelFlags),
+        .target(name: "Refinement", dependencies: ["Encoder", "Numerics", "Storage", "Tokenization"], swiftSettings: common + kernelFlags),
         .target(name: "HTTP", dependencies: ["CZlib", "COpenSSL"], swiftSettings: swift6 + kernelFlags),
         .target(
             name: "Service",
@@ -65,9 +65,10 @@ let package = Package(
             name: "ranksmith",
             dependencies: [
                 "Service", "Encoder", "Generator", "HTTP", "Index", "Numerics", "Refinement",
+                "COpenSSL",  // SHA-256 of a training lists file, for its manifest
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: common + kernelFlags),
+            swiftSettings: swift6 + kernelFlags),
         // Opens a collection and upserts in a loop, printing each acknowledged
         // id; IndexTests SIGKILLs it and checks every acknowledged write.
         .executableTarget(name: "index-crash-harness", dependencies: ["Index"], swiftSettings: common),
@@ -79,6 +80,7 @@ let package = Package(
         .testTarget(name: "GeneratorTests", dependencies: ["Generator", "Numerics", "Tokenization"], exclude: ["Fixtures"], swiftSettings: common + kernelFlags),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Numerics", "TestSupport"], swiftSettings: common),
         .testTarget(name: "ServiceTests", dependencies: ["Service", "HTTP", "Encoder", "TestSupport"], swiftSettings: common),
+        .testTarget(name: "RefinementTests", dependencies: ["Refinement", "Encoder", "Numerics", "Tokenization"], exclude: ["Fixtures"], swiftSettings: swift6),
         .testTarget(name: "IndexTests", dependencies: ["Index", "Numerics", "Storage"], swiftSettings: common + kernelFlags),
         .testTarget(name: "StorageTests", dependencies: ["Storage"], swiftSettings: swift6),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Encoder", "Index", "Tokenization"], swiftSettings: common),
