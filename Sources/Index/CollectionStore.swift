@@ -218,7 +218,7 @@ public final class CollectionStore: @unchecked Sendable {
             collections.removeAll()
             return all
         }
-        for c in all { c.close() }
+        for c in all { c.close(.replaced) }
     }
 
     /// Snapshots every collection (e.g. before a planned shutdown).
