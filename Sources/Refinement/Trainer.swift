@@ -51,7 +51,8 @@ public struct TrainingResult: Sendable {
 /// Trains a copy of a student encoder on ranking lists against a frozen
 /// teacher. Everything that can be wrong with the input is checked in
 /// `init`, before any step. A library: the CLI and a job runner drive it
-/// with a progress callback and a cancellation check.
+/// with a progress callback and a cancellation check. Not thread-safe: it
+/// may be handed to the thread that runs it, and only that thread uses it.
 public final class Trainer: @unchecked Sendable {
     public let options: TrainingOptions
     public let student: BertModel
