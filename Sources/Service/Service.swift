@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import HTTP
 import Numerics
+import Synchronization
 
 // MARK: - The service
 
@@ -20,8 +21,7 @@ public final class RanksmithService: @unchecked Sendable {
     public let metrics = MetricsRegistry()
     let started = Date()
     private(set) var server: HTTPServer?
-    private let readyLock = NSLock()
-    private var isReady = false
+    private let isReady = Mutex(false)
 
     /// Loads the model and prepares the data directory; throws a
     /// `ServiceStartError` with one line saying what to fix.
@@ -136,13 +136,10 @@ public final class RanksmithService: @unchecked Sendable {
     }
 
     func setReady(_ value: Bool) {
-        readyLock.lock(); isReady = value; readyLock.unlock()
+        isReady.withLock { $0 = value }
     }
 
-    var ready: Bool {
-        readyLock.lock(); defer { readyLock.unlock() }
-        return isReady
-    }
+    var ready: Bool { isReady.withLock { $0 } }
 
     // MARK: Routing
 
