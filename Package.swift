@@ -45,7 +45,7 @@ let package = Package(
         // MARK: - Libraries, lowest first
         .target(name: "Numerics", dependencies: ["CBLAS", "CPrefetch"], swiftSettings: swift6 + kernelFlags),
         .target(name: "Tokenization", swiftSettings: swift6 + kernelFlags),
-        .target(name: "Encoder", dependencies: ["Numerics", "Tokenization"], swiftSettings: common + kernelFlags),
+        .target(name: "Encoder", dependencies: ["Numerics", "Tokenization"], swiftSettings: swift6 + kernelFlags),
         .target(name: "Generator", dependencies: ["Numerics", "Tokenization"], swiftSettings: common + kernelFlags),
         .target(name: "Storage", swiftSettings: swift6 + kernelFlags),
         .target(name: "Index", dependencies: ["Numerics", "Storage", "CPrefetch"], swiftSettings: swift6 + kernelFlags),
