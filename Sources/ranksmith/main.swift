@@ -35,6 +35,7 @@ extension Ranksmith {
             BenchCommand.self,
             ServeCommand.self,
             GenerateCommand.self,
+            SynthesizeCommand.self,
         ]
     }
 }
