@@ -45,7 +45,7 @@ let package = Package(
         .target(name: "Encoder", dependencies: ["Numerics", "Tokenization"], swiftSettings: common + kernelFlags),
         .target(name: "Generator", dependencies: ["Numerics", "Tokenization"], swiftSettings: common + kernelFlags),
         .target(name: "Index", dependencies: ["Numerics", "CPrefetch"], swiftSettings: common + kernelFlags),
-        .target(name: "Jobs", swiftSettings: common),
+        .target(name: "Jobs", swiftSettings: [.swiftLanguageMode(.v6)]),
         .target(name: "Refinement", dependencies: ["Encoder", "Generator", "Numerics"], swiftSettings: common + kernelFlags),
         .target(name: "HTTP", dependencies: ["CZlib", "COpenSSL"], swiftSettings: common + kernelFlags),
         .target(

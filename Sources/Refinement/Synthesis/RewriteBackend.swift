@@ -88,7 +88,8 @@ public final class LocalRewriter: RewriteBackend {
         let loop = LoopDetector()
         var looped = [Bool](repeating: false, count: requests.count)
         let hygiene = settings.hygiene
-        let options = GenerationOptions(maxTokens: settings.maxNewTokens, guidanceScale: Float(settings.guidanceScale))
+        let options = GenerationOptions(maxTokens: settings.maxNewTokens, stopStrings: ["```"],
+                                        guidanceScale: Float(settings.guidanceScale))
         let gens = try decoder.generateGuided(
             pairs, options: options, prefix: prefix,
             logits: blockers.isEmpty ? nil : { seq, generated, scores in blockers[seq].apply(generated: generated, scores: scores) },

@@ -12,15 +12,20 @@ import Generator
 /// the prefix's tokens the same for every sentence, which the cache needs.
 public struct RewritePrompt: Sendable {
     /// The instruction before the sentence (PAPER.md §1, in our words).
-    public static let instructionHead =
-        "Rewrite the sentence with different words and a different structure, keeping its meaning. "
-        + "Answer with the rewritten sentence only. Write a sentence that is entailment with: ```"
+    public static let instructionHead = "Write a sentence that is entailment with: ```"
     /// What follows the sentence inside the user turn.
     public static let instructionTail = "```. Result:"
 
     /// Tokens of everything before the sentence (BOS included when the model wants one).
     public let prefix: [Int32]
-    /// Tokens after the sentence: the end of the instruction and of the user turn, and the assistant header.
+    /// What the assistant's answer starts with: the opening backticks of
+    /// the instruction's format, so the model writes the sentence itself
+    /// instead of talking about it ("The sentence is …"); decoding stops
+    /// at the closing backticks.
+    public static let answerOpening = "```"
+
+    /// Tokens after the sentence: the end of the instruction and of the
+    /// user turn, the assistant header and `answerOpening`.
     public let suffix: [Int32]
     private let tokenizer: TextTokenizer
 
@@ -31,7 +36,7 @@ public struct RewritePrompt: Sendable {
         let parts = text.components(separatedBy: marker)
         tokenizer = model.tokenizer
         prefix = model.tokenizer.encode(parts[0], parseSpecial: true)
-        suffix = model.tokenizer.encode(parts.count > 1 ? parts[1] : "", parseSpecial: true, addBOS: false)
+        suffix = model.tokenizer.encode((parts.count > 1 ? parts[1] : "") + Self.answerOpening, parseSpecial: true, addBOS: false)
     }
 
     /// Tokens of `sentence` alone (what the n-gram blocker reads).

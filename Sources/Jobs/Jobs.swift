@@ -1,1 +1,0 @@
-// Jobs module: see DESIGN.md. Contents arrive with their issues.
