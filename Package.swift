@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "Generator", dependencies: ["Numerics", "Tokenization"], swiftSettings: common + kernelFlags),
         .target(name: "Index", dependencies: ["Numerics", "CPrefetch"], swiftSettings: common + kernelFlags),
         .target(name: "Jobs", swiftSettings: [.swiftLanguageMode(.v6)]),
-        .target(name: "Refinement", dependencies: ["Encoder", "Generator", "Numerics"], swiftSettings: common + kernelFlags),
+        .target(name: "Refinement", dependencies: ["Encoder", "Generator", "Jobs", "Numerics"], swiftSettings: common + kernelFlags),
         .target(name: "HTTP", dependencies: ["CZlib", "COpenSSL"], swiftSettings: common + kernelFlags),
         .target(
             name: "Service",

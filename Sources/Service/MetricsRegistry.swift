@@ -24,6 +24,7 @@ public final class MetricsRegistry: @unchecked Sendable {
     private var families: [String: Family] = [:]
     private var order: [String] = []
     private var gauges: [(name: String, help: String, read: @Sendable () -> Double)] = []
+    private var labelledGauges: [(name: String, help: String, read: @Sendable () -> [([(String, String)], Double)])] = []
 
     public init() {}
 
@@ -39,6 +40,12 @@ public final class MetricsRegistry: @unchecked Sendable {
     public func gauge(_ name: String, help: String, read: @escaping @Sendable () -> Double) {
         lock.lock(); defer { lock.unlock() }
         gauges.append((name, help, read))
+    }
+
+    /// Declares a gauge with one series per label set, read when metrics are rendered.
+    public func gauge(_ name: String, help: String, series: @escaping @Sendable () -> [([(String, String)], Double)]) {
+        lock.lock(); defer { lock.unlock() }
+        labelledGauges.append((name, help, series))
     }
 
     private func declare(_ name: String, _ family: Family) {
@@ -78,6 +85,7 @@ public final class MetricsRegistry: @unchecked Sendable {
         lock.lock()
         let snapshot = order.compactMap { name in families[name].map { (name, $0) } }
         let gaugeList = gauges
+        let labelledList = labelledGauges
         lock.unlock()
         var out = ""
         for (name, family) in snapshot {
@@ -100,6 +108,10 @@ public final class MetricsRegistry: @unchecked Sendable {
         }
         for g in gaugeList {
             out += "# HELP \(g.name) \(g.help)\n# TYPE \(g.name) gauge\n\(g.name) \(Self.format(g.read()))\n"
+        }
+        for g in labelledList {
+            out += "# HELP \(g.name) \(g.help)\n# TYPE \(g.name) gauge\n"
+            for (labels, v) in g.read() { out += "\(g.name){\(Self.labelString(labels))} \(Self.format(v))\n" }
         }
         return out
     }

@@ -2,7 +2,9 @@ import Encoder
 import Foundation
 import HTTP
 import Index
+import Jobs
 import Numerics
+import Refinement
 import Tokenization
 
 // MARK: - The service
@@ -21,6 +23,12 @@ public final class RanksmithService: @unchecked Sendable {
     /// (then `collectionsError` says why and /ready answers 503).
     let collections: CollectionStore?
     let collectionsError: String?
+    /// Background jobs under `<data-dir>/jobs`; nil if that folder failed
+    /// to open (then job endpoints answer 503 with `jobsError`).
+    let jobs: JobQueue?
+    let jobsError: String?
+    /// Counters of synthesis jobs, for /metrics.
+    let synthesisMetrics = SynthesisMetrics()
     private let readyLock = NSLock()
     private var isReady = false
 
@@ -51,12 +59,14 @@ public final class RanksmithService: @unchecked Sendable {
             collectionsError = "\(error)"
             FileHandle.standardError.write(Data("ranksmith serve: collections unavailable: \(error)\n".utf8))
         }
+        (jobs, jobsError) = Self.openJobs(configuration, metrics: synthesisMetrics)
         var options = Batcher.Options()
         options.maxBatchTokens = configuration.maxBatchTokens
         options.maxQueuedInputs = configuration.maxQueuedInputs
         options.threads = configuration.threads > 0 ? configuration.threads : ProcessInfo.processInfo.activeProcessorCount
         batcher = Batcher(options: options)
         declareMetrics()
+        declareJobMetrics()
     }
 
     static func prepareDataDirectory(_ path: String) throws {
@@ -110,6 +120,7 @@ public final class RanksmithService: @unchecked Sendable {
             throw ServiceStartError("cannot listen on \(configuration.host):\(configuration.port): \(error)")
         }
         self.server = server
+        jobs?.start()
         setReady(true)
         return port
     }
@@ -118,6 +129,7 @@ public final class RanksmithService: @unchecked Sendable {
     public func runUntilTerminated() async {
         await server?.runUntilTerminated()
         setReady(false)
+        jobs?.stop()
         batcher.stop()
     }
 
@@ -125,6 +137,7 @@ public final class RanksmithService: @unchecked Sendable {
     public func shutdown() async {
         setReady(false)
         await server?.shutdown()
+        jobs?.stop()
         batcher.stop()
     }
 
@@ -159,6 +172,7 @@ public final class RanksmithService: @unchecked Sendable {
         router.get("/collections/{name}/documents/{id}", data { try await $0.getDocument($1) })
         router.delete("/collections/{name}/documents/{id}", data { try await $0.deleteDocument($1) })
         router.post("/search", data { try await $0.search($1) })
+        addJobRoutes(&router)
         return router
     }
 

@@ -94,11 +94,11 @@ public final class LocalRewriter: RewriteBackend {
             pairs, options: options, prefix: prefix,
             logits: blockers.isEmpty ? nil : { seq, generated, scores in blockers[seq].apply(generated: generated, scores: scores) },
             stop: { seq, generated in
-                if cancelled() { return true }
                 // Only hygiene stops a round early; the paper's recipe spends the budget.
                 if hygiene && loop.isLooping(generated) { looped[seq] = true; return true }
                 return false
-            })
+            },
+            interrupt: cancelled)
         let t = decoder.lastTimings
         work.generatedTokens += gens.reduce(0) { $0 + $1.tokens.count }
         work.promptTokens += t.prefillTokens
