@@ -56,7 +56,7 @@ public final class ListSynthesizer {
             }
             if live.isEmpty { return }
             let requests = live.map { c in
-                RewriteRequest(current: c.list[c.list.count - 1], previous: c.list[max(0, c.list.count - 2)])
+                RewriteRequest(current: c.list[c.list.count - 1], previous: c.list[max(0, c.list.count - 2)], anchor: c.anchor)
             }
             let outputs = try backend.rewrite(requests, cancelled: cancelled)
             if cancelled() { return }

@@ -10,6 +10,8 @@ public struct RewriteRequest: Sendable {
     public var current: String
     /// x(r-2) (x0 in round 1): the direction to move away from.
     public var previous: String
+    /// x0 of the chain (hygiene's length limit is relative to it).
+    public var anchor: String
 }
 
 /// What a backend answered for one request.
@@ -90,13 +92,27 @@ public final class LocalRewriter: RewriteBackend {
         let hygiene = settings.hygiene
         let options = GenerationOptions(maxTokens: settings.maxNewTokens, stopStrings: ["```"],
                                         guidanceScale: Float(settings.guidanceScale))
+        // Hygiene keeps only an output's first line and stops a chain whose
+        // output passes twice the anchor's length, so decoding can stop as
+        // soon as either is certain: same outcome, fewer steps.
+        let bpe = model.tokenizer.bpe
+        let limits = requests.map { 2 * max($0.anchor.count, 20) }
+        var scalars = [Int](repeating: 0, count: requests.count), text = [Bool](repeating: false, count: requests.count)
         let gens = try decoder.generateGuided(
             pairs, options: options, prefix: prefix,
             logits: blockers.isEmpty ? nil : { seq, generated, scores in blockers[seq].apply(generated: generated, scores: scores) },
             stop: { seq, generated in
                 // Only hygiene stops a round early; the paper's recipe spends the budget.
-                if hygiene && loop.isLooping(generated) { looped[seq] = true; return true }
-                return false
+                guard hygiene else { return false }
+                if loop.isLooping(generated) { looped[seq] = true; return true }
+                for b in bpe.bytes(of: generated[generated.count - 1]) {
+                    if b == UInt8(ascii: "\n") && text[seq] { return true }
+                    if b != UInt8(ascii: " ") && b != UInt8(ascii: "\n") && b != UInt8(ascii: "`") { text[seq] = true }
+                    // Characters counted as UTF-8 lead bytes, once the text has begun;
+                    // a few spare for trailing spaces or backticks the cleaning removes.
+                    if text[seq] && b & 0xC0 != 0x80 { scalars[seq] += 1 }
+                }
+                return scalars[seq] > limits[seq] + 8
             },
             interrupt: cancelled)
         let t = decoder.lastTimings
