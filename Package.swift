@@ -73,5 +73,7 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Numerics"], swiftSettings: common),
         .testTarget(name: "ServiceTests", dependencies: ["Service", "HTTP", "Encoder"], swiftSettings: common),
         .testTarget(name: "IndexTests", dependencies: ["Index", "Numerics"], swiftSettings: common + kernelFlags),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .testTarget(name: "RefinementTests", dependencies: ["Refinement", "Generator", "Numerics"], swiftSettings: common),
     ]
 )

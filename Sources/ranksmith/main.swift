@@ -36,6 +36,7 @@ extension Ranksmith {
             ServeCommand.self,
             GenerateCommand.self,
             SynthesizeCommand.self,
+            ListsReportCommand.self,
         ]
     }
 }
