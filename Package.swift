@@ -1,7 +1,8 @@
 // swift-tools-version:6.0
 // Ranksmith: embed, rerank and search text over HTTP, and refine the
-// embedding model in the background. Module layout and dependency
-// direction follow DESIGN.md: each target may import only those below it.
+// embedding model in the background. docs/architecture.md describes the
+// modules, what each owns and the dependency order: each target imports
+// only targets below it, and declares exactly the targets it imports.
 import PackageDescription
 import Foundation
 
@@ -20,10 +21,12 @@ if !portable {
 }
 #endif
 let common: [SwiftSetting] = [.swiftLanguageMode(.v5)]
+/// Swift 6 language mode: complete data-race checking at compile time.
+let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
 let package = Package(
     name: "Ranksmith",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],  // Synchronization.Mutex
     products: [
         .executable(name: "ranksmith", targets: ["ranksmith"]),
     ],
@@ -44,20 +47,25 @@ let package = Package(
         .target(name: "Tokenization", swiftSettings: common + kernelFlags),
         .target(name: "Encoder", dependencies: ["Numerics", "Tokenization"], swiftSettings: common + kernelFlags),
         .target(name: "Generator", dependencies: ["Numerics", "Tokenization"], swiftSettings: common + kernelFlags),
-        .target(name: "Index", dependencies: ["Numerics", "CPrefetch"], swiftSettings: common + kernelFlags),
-        .target(name: "Jobs", swiftSettings: [.swiftLanguageMode(.v6)]),
-        .target(name: "Refinement", dependencies: ["Encoder", "Generator", "Jobs", "Numerics"], swiftSettings: common + kernelFlags),
+        .target(name: "Storage", swiftSettings: swift6 + kernelFlags),
+        .target(name: "Index", dependencies: ["Numerics", "Storage", "CPrefetch"], swiftSettings: common + kernelFlags),
+        .target(
+            name: "Engine", dependencies: ["Encoder", "Index", "Numerics", "Storage", "Tokenization"],
+            swiftSettings: swift6 + kernelFlags),
+        .target(name: "Jobs", dependencies: ["Storage"], swiftSettings: swift6),
+        .target(name: "Refinement", dependencies: ["Encoder", "Generator", "Jobs", "Numerics", "Storage"], swiftSettings: common + kernelFlags),
         .target(name: "HTTP", dependencies: ["CZlib", "COpenSSL"], swiftSettings: common + kernelFlags),
         .target(
             name: "Service",
-            dependencies: ["HTTP", "Encoder", "Generator", "Index", "Jobs", "Refinement", "Numerics", "Tokenization"],
+            dependencies: ["HTTP", "Engine", "Encoder", "Index", "Jobs", "Numerics", "Refinement", "Tokenization"],
             swiftSettings: common + kernelFlags),
 
         // MARK: - Executable
         .executableTarget(
             name: "ranksmith",
             dependencies: [
-                "Service", "Encoder", "Generator", "Index", "Refinement", "Jobs", "Numerics", "Tokenization",
+                "Service", "Encoder", "Generator", "HTTP", "Index", "Numerics", "Refinement",
+                "COpenSSL",  // SHA-256 of a training lists file, for its manifest
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: common + kernelFlags),
@@ -71,9 +79,9 @@ let package = Package(
         .testTarget(name: "EncoderTests", dependencies: ["Encoder", "Numerics", "Tokenization", "Refinement"], exclude: ["Fixtures"], swiftSettings: common),
         .testTarget(name: "GeneratorTests", dependencies: ["Generator", "Numerics", "Tokenization"], exclude: ["Fixtures"], swiftSettings: common + kernelFlags),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Numerics"], swiftSettings: common),
-        .testTarget(name: "ServiceTests", dependencies: ["Service", "HTTP", "Encoder"], swiftSettings: common),
-        .testTarget(name: "IndexTests", dependencies: ["Index", "Numerics"], swiftSettings: common + kernelFlags),
-        .testTarget(name: "JobsTests", dependencies: ["Jobs"], swiftSettings: [.swiftLanguageMode(.v6)]),
-        .testTarget(name: "RefinementTests", dependencies: ["Refinement", "Generator", "Numerics"], swiftSettings: common),
+        .testTarget(name: "ServiceTests", dependencies: ["Service", "Engine", "HTTP", "Encoder", "Tokenization"], swiftSettings: common),
+        .testTarget(name: "RefinementTests", dependencies: ["Refinement", "Encoder", "Generator", "Numerics", "Tokenization"], exclude: ["Fixtures"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .testTarget(name: "IndexTests", dependencies: ["Index", "Numerics", "Storage"], swiftSettings: common + kernelFlags),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs"], swiftSettings: swift6),
     ]
 )

@@ -32,14 +32,9 @@ from scipy.stats import spearmanr
 torch.set_num_threads(2)
 
 
-def shared_data() -> Path:
-    env = os.environ.get("RANKSMITH_SHARED_DATA")
-    if env:
-        return Path(env)
-    for parent in [ROOT] + list(ROOT.parents):
-        if (parent / "shared" / "data").is_dir():
-            return parent / "shared" / "data"
-    sys.exit("cannot find shared/data; set RANKSMITH_SHARED_DATA")
+def data_dir() -> Path:
+    """The evaluation sets committed under data/ (RANKSMITH_DATA_DIR overrides)."""
+    return Path(os.environ.get("RANKSMITH_DATA_DIR", ROOT / "data"))
 
 
 def jsonl(path):
@@ -48,7 +43,7 @@ def jsonl(path):
 
 
 def main():
-    data = shared_data()
+    data = data_dir()
     rng = random.Random(20261129)
     items = []
     stsb = jsonl(data / "stsb" / "stsb_dev.jsonl")

@@ -6,7 +6,7 @@ built from source from PyPI: this takes a while on two cores), then writes
 into Tests/GeneratorTests/Fixtures/:
 
   llama_tokens_sentences.txt  token ids (space-separated, one line per line of
-                              shared/data/synthesis/sentences.txt), no BOS
+                              data/synthesis/sentences.txt), no BOS
   llama_tokens_hostile.json   awkward strings and their ids: smollm
                               pre-tokenizer (the bundled model) and llama-bpe
                               (the same vocabulary with tokenizer.ggml.pre
@@ -26,7 +26,7 @@ into Tests/GeneratorTests/Fixtures/:
                               type, written with the `gguf` package, and the
                               values gguf's numpy code decodes them to
 
-Usage: scripts/golden_llama.py [--model FILE] [--shared-data DIR]
+Usage: scripts/golden_llama.py [--model FILE] [--data-dir DIR]
 """
 import argparse
 import json
@@ -106,18 +106,9 @@ def ensure_venv():
     os.execv(py, [py] + sys.argv)
 
 
-def find_shared_data(arg):
-    if arg:
-        return arg
-    if os.environ.get("RANKSMITH_SHARED_DATA"):
-        return os.environ["RANKSMITH_SHARED_DATA"]
-    d = ROOT
-    while d != "/":
-        cand = os.path.join(d, "shared", "data")
-        if os.path.isdir(cand):
-            return cand
-        d = os.path.dirname(d)
-    sys.exit("shared/data not found; pass --shared-data")
+def find_data_dir(arg):
+    """The evaluation sets committed under data/ (--data-dir or RANKSMITH_DATA_DIR overrides)."""
+    return arg or os.environ.get("RANKSMITH_DATA_DIR") or os.path.join(ROOT, "data")
 
 
 def tokenize_all(llm, texts, special):
@@ -242,17 +233,17 @@ def main():
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=os.path.join(ROOT, "models", "SmolLM2-135M-Instruct.Q4_1.gguf"))
-    ap.add_argument("--shared-data")
+    ap.add_argument("--data-dir")
     ap.add_argument("--tokens", type=int, default=40)
     args = ap.parse_args()
     os.makedirs(FIXTURES, exist_ok=True)
-    shared = find_shared_data(args.shared_data)
+    data_dir = find_data_dir(args.data_dir)
 
     llm_args = dict(n_ctx=1024, n_batch=512, n_threads=2, logits_all=True, verbose=False, seed=0)
     llm = Llama(model_path=args.model, **llm_args)
 
     # Tokenizer ids for every synthesis sentence.
-    with open(os.path.join(shared, "synthesis", "sentences.txt"), encoding="utf-8") as f:
+    with open(os.path.join(data_dir, "synthesis", "sentences.txt"), encoding="utf-8") as f:
         sentences = f.read().split("\n")
     if sentences and sentences[-1] == "":
         sentences.pop()

@@ -5,7 +5,7 @@ Two jobs, both driven by the `tokenizers` package (pinned below) so that the
 Swift tokenizer can be held to its output exactly:
 
   scripts/golden_tokens.py [fixtures]   expected token ids for every text in
-                                        ../shared/data, a list of hostile strings,
+                                        data/, a list of hostile strings,
                                         seeded random Unicode strings and pairs,
                                         written to Tests/TokenizationTests/Fixtures/
   scripts/golden_tokens.py tables       Sources/Tokenization/UnicodeTables.swift:
@@ -28,7 +28,7 @@ Fixture formats (all UTF-8; every file stays well under 5 MiB):
                           `<index> <truncated 0|1> <id> <id> ...` where <index>
                           counts the source's records (JSONL: non-blank lines;
                           text files: lines split on \\n) from 0. The text itself
-                          is read from ../shared/data by the Swift test.
+                          is read from data/ by the Swift test.
   hostile.json, random.json, pairs.json
                           JSON lists of objects holding the text(s) too:
                           {"name"?, "text" | "a","b", "max_length", "ids": "101 ... 102",
@@ -48,7 +48,7 @@ TOKENIZERS_VERSION = "0.22.1"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV = os.path.join(ROOT, ".venv-tok")
 MODEL = os.path.join(ROOT, "models", "all-MiniLM-L6-v2", "tokenizer.json")
-DATA = os.environ.get("RANKSMITH_DATA_DIR", os.path.join(os.path.dirname(ROOT), "shared", "data"))
+DATA = os.environ.get("RANKSMITH_DATA_DIR", os.path.join(ROOT, "data"))
 FIXTURES = os.path.join(ROOT, "Tests", "TokenizationTests", "Fixtures")
 TABLES = os.path.join(ROOT, "Sources", "Tokenization", "UnicodeTables.swift")
 MAX_LENGTH = 256  # sentence-transformers' max_seq_length for all-MiniLM-L6-v2
@@ -230,7 +230,7 @@ def read_lines(rel):
     return [line.decode("utf-8") for line in lines]
 
 
-# (fixture name, source file relative to ../shared/data, field or None for a text file)
+# (fixture name, source file relative to data/, field or None for a text file)
 DATASETS = [
     ("stsb_train.sentence1", "stsb/stsb_train.jsonl", "sentence1"),
     ("stsb_train.sentence2", "stsb/stsb_train.jsonl", "sentence2"),

@@ -49,6 +49,17 @@ public final class BertModel: Sendable {
         self.maxSequenceLength = maxLength
     }
 
+    /// A model that shares `base`'s folder, configuration, tokenizer and
+    /// pooling but runs `weights` (a training checkpoint being evaluated).
+    public init(base: BertModel, weights: BertWeights) {
+        directory = base.directory
+        config = base.config
+        self.weights = weights
+        pooling = base.pooling
+        tokenizer = base.tokenizer
+        maxSequenceLength = base.maxSequenceLength
+    }
+
     /// Output dimensions of a sentence vector.
     public var dimensions: Int { config.hiddenSize }
 

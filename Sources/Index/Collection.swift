@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 // MARK: - Collection
 
@@ -29,7 +30,7 @@ public final class Collection: @unchecked Sendable {
     private let options: CollectionStore.Options
     private let lock = ReadWriteLock()
     private var state: CollectionState
-    private let wal: WriteAheadLog
+    private let wal: CollectionLog
     private let order = Monitor()
     private var nextToApply: UInt64
     private let snapshotGate = Monitor()
@@ -47,12 +48,13 @@ public final class Collection: @unchecked Sendable {
         self.settings = manifest.settings
         self.options = options
         let snapPath = directory + "/" + Snapshot.fileName
-        if let bytes = try FileIO.readFile(snapPath) {
+        AtomicFile.removeLeftovers(in: directory)  // a snapshot write cut short by a crash
+        if let bytes = try indexErrors({ try FileIO.readFile(snapPath) }) {
             state = try Snapshot.decode(bytes, path: snapPath, dimensions: dimensions, settings: settings)
         } else {
             state = CollectionState(dimensions: dimensions, settings: settings)
         }
-        wal = WriteAheadLog(directory: directory, dimensions: dimensions, faults: options.faults)
+        wal = CollectionLog(directory: directory, dimensions: dimensions, faults: options.faults)
         let st = state
         try wal.recover(after: st.appliedLSN) { lsn, op in
             st.apply(op)
@@ -132,7 +134,7 @@ public final class Collection: @unchecked Sendable {
         let rotated = try wal.rotate()
         order.locked { while nextToApply <= rotated { order.wait() } }
         let (bytes, lsn) = lock.read { (Snapshot.encode(state), state.appliedLSN) }
-        try FileIO.writeAtomically(bytes, to: directory + "/" + Snapshot.fileName, faults: options.faults)
+        try indexErrors { try AtomicFile.write(bytes, to: directory + "/" + Snapshot.fileName, faults: options.faults) }
         try wal.removeSegments(coveredBy: lsn)
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 // MARK: - Collection manifest
 
@@ -68,7 +69,7 @@ public final class CollectionStore: @unchecked Sendable {
                 continue
             }
             var dir = path + "/" + n
-            guard let bytes = try FileIO.readFile(dir + "/" + CollectionManifest.fileName) else { continue }
+            guard let bytes = try indexErrors({ try FileIO.readFile(dir + "/" + CollectionManifest.fileName) }) else { continue }
             let manifest: CollectionManifest
             do {
                 manifest = try JSONDecoder().decode(CollectionManifest.self, from: Data(bytes))
@@ -85,8 +86,8 @@ public final class CollectionStore: @unchecked Sendable {
             if manifest.name != n, !names.contains(manifest.name), (try? Validation.name(manifest.name)) != nil {
                 // A `replace` stopped between its two renames: finish it.
                 let target = path + "/" + manifest.name
-                if rename(dir, target) != 0 { throw FileIO.error(errno, path: dir, operation: "rename") }
-                try FileIO.syncDirectory(path, faults: options.faults)
+                if rename(dir, target) != 0 { throw IndexError(FileIO.error(errno, path: dir, operation: "rename")) }
+                try indexErrors { try FileIO.syncDirectory(path, faults: options.faults) }
                 dir = target
             }
             guard manifest.format == CollectionManifest.currentFormat, dir.hasSuffix("/" + manifest.name),
@@ -116,7 +117,7 @@ public final class CollectionStore: @unchecked Sendable {
             if collections[name] != nil { throw IndexError.collectionExists(name) }
             let dir = directory.path + "/" + name
             if FileManager.default.fileExists(atPath: dir) { try? FileManager.default.removeItem(atPath: dir) }
-            guard mkdir(dir, 0o755) == 0 else { throw FileIO.error(errno, path: dir, operation: "mkdir") }
+            guard mkdir(dir, 0o755) == 0 else { throw IndexError(FileIO.error(errno, path: dir, operation: "mkdir")) }
             let manifest = CollectionManifest(
                 format: CollectionManifest.currentFormat, name: name, dimensions: dimensions, metric: "cosine",
                 modelVersion: modelVersion, settings: settings)
@@ -124,8 +125,8 @@ public final class CollectionStore: @unchecked Sendable {
                 let enc = JSONEncoder()
                 enc.outputFormatting = [.prettyPrinted, .sortedKeys]
                 let bytes = [UInt8](try enc.encode(manifest))
-                try FileIO.writeAtomically(bytes, to: dir + "/" + CollectionManifest.fileName, faults: options.faults)
-                try FileIO.syncDirectory(directory.path, faults: options.faults)
+                try indexErrors { try AtomicFile.write(bytes, to: dir + "/" + CollectionManifest.fileName, faults: options.faults) }
+                try indexErrors { try FileIO.syncDirectory(directory.path, faults: options.faults) }
                 let c = try Collection(directory: dir, manifest: manifest, options: options)
                 collections[name] = c
                 return c
@@ -153,8 +154,8 @@ public final class CollectionStore: @unchecked Sendable {
         // Rename first so a crash mid-delete never leaves half a collection to recover.
         let dir = directory.path + "/" + name
         let tomb = directory.path + "/.dropped-\(name)-\(UInt64.random(in: 0...UInt64.max))"
-        if rename(dir, tomb) != 0 { throw FileIO.error(errno, path: dir, operation: "rename") }
-        try FileIO.syncDirectory(directory.path, faults: options.faults)
+        if rename(dir, tomb) != 0 { throw IndexError(FileIO.error(errno, path: dir, operation: "rename")) }
+        try indexErrors { try FileIO.syncDirectory(directory.path, faults: options.faults) }
         try? FileManager.default.removeItem(atPath: tomb)
     }
 
@@ -181,14 +182,14 @@ public final class CollectionStore: @unchecked Sendable {
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
             let bytes = [UInt8]((try? enc.encode(manifest)) ?? Data())
-            try FileIO.writeAtomically(bytes, to: "\(base)/\(shadow)/\(CollectionManifest.fileName)", faults: options.faults)
+            try indexErrors { try AtomicFile.write(bytes, to: "\(base)/\(shadow)/\(CollectionManifest.fileName)", faults: options.faults) }
             old.close()
             let tomb = "\(base)/.dropped-\(name)-\(UInt64.random(in: 0...UInt64.max))"
-            if rename("\(base)/\(name)", tomb) != 0 { throw FileIO.error(errno, path: "\(base)/\(name)", operation: "rename") }
+            if rename("\(base)/\(name)", tomb) != 0 { throw IndexError(FileIO.error(errno, path: "\(base)/\(name)", operation: "rename")) }
             if rename("\(base)/\(shadow)", "\(base)/\(name)") != 0 {
-                throw FileIO.error(errno, path: "\(base)/\(shadow)", operation: "rename")
+                throw IndexError(FileIO.error(errno, path: "\(base)/\(shadow)", operation: "rename"))
             }
-            try FileIO.syncDirectory(base, faults: options.faults)
+            try indexErrors { try FileIO.syncDirectory(base, faults: options.faults) }
             let c = try Collection(directory: "\(base)/\(name)", manifest: manifest, options: options)
             collections[name] = c
             collections[shadow] = nil

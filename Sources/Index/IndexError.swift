@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 // MARK: - Errors
 
@@ -70,4 +71,24 @@ public enum IndexError: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// Same as `message`.
     public var description: String { message }
+}
+
+// MARK: - Storage errors
+
+extension IndexError {
+    /// The Index's name for a failure of the storage layer.
+    init(_ error: StorageError) {
+        switch error {
+        case .diskFull(let p): self = .diskFull(path: p)
+        case .ioFailed(let p, let op, let e): self = .ioFailed(path: p, operation: op, errno: e)
+        case .corruptLog(let p, let r): self = .corruptLog(path: p, reason: r)
+        case .unavailable(let r): self = .unavailable(r)
+        case .alreadyExists(let p): self = .ioFailed(path: p, operation: "create", errno: EEXIST)
+        }
+    }
+}
+
+/// Runs `body`, turning storage errors into `IndexError`s.
+func indexErrors<T>(_ body: () throws -> T) throws -> T {
+    do { return try body() } catch let e as StorageError { throw IndexError(e) }
 }

@@ -1,66 +1,49 @@
 import Foundation
+import Synchronization
 
 // MARK: - Locks and small concurrency helpers
 
 /// A readers-writer lock: many searches at once, or one writer. Writers
 /// are preferred (glibc's default lets a stream of readers starve them);
 /// so a thread must never take the read side twice.
+///
+/// It stays a pthread rwlock because `Synchronization.Mutex` cannot let
+/// searches run side by side. The lock lives on the heap: a pthread object
+/// must not move while in use, and a Swift stored property passed with `&`
+/// has no stable address.
 final class ReadWriteLock: @unchecked Sendable {
-    private var lock = pthread_rwlock_t()
+    private let lock: UnsafeMutablePointer<pthread_rwlock_t>
 
     init() {
-        var attr = pthread_rwlockattr_t()
+        lock = .allocate(capacity: 1)
+        lock.initialize(to: pthread_rwlock_t())
+        var attr = pthread_rwlockattr_t()  // a local, used only during init
         pthread_rwlockattr_init(&attr)
         #if os(Linux)
         pthread_rwlockattr_setkind_np(&attr, Int32(PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP))
         #endif
-        pthread_rwlock_init(&lock, &attr)
+        pthread_rwlock_init(lock, &attr)
         pthread_rwlockattr_destroy(&attr)
     }
-    deinit { pthread_rwlock_destroy(&lock) }
+
+    deinit {
+        pthread_rwlock_destroy(lock)
+        lock.deallocate()
+    }
 
     /// Runs `body` holding the lock shared.
     @inline(__always) func read<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_rwlock_rdlock(&lock)
-        defer { pthread_rwlock_unlock(&lock) }
+        pthread_rwlock_rdlock(lock)
+        defer { pthread_rwlock_unlock(lock) }
         return try body()
     }
 
     /// Runs `body` holding the lock exclusively.
     @inline(__always) func write<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_rwlock_wrlock(&lock)
-        defer { pthread_rwlock_unlock(&lock) }
+        pthread_rwlock_wrlock(lock)
+        defer { pthread_rwlock_unlock(lock) }
         return try body()
     }
-}
-
-/// A mutex with a condition variable, for the write-ahead log's group commit.
-final class Monitor: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    private var cond = pthread_cond_t()
-
-    init() {
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&cond, nil)
-    }
-
-    deinit {
-        pthread_cond_destroy(&cond)
-        pthread_mutex_destroy(&mutex)
-    }
-
-    /// Runs `body` holding the mutex.
-    @inline(__always) func locked<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        return try body()
-    }
-
-    /// Waits for a broadcast; call only inside `locked`.
-    func wait() { pthread_cond_wait(&cond, &mutex) }
-
-    /// Wakes every waiter; call inside `locked`.
-    func broadcast() { pthread_cond_broadcast(&cond) }
 }
 
 /// Locks striped over node ids (node & (count-1)), plus one global lock,
@@ -93,17 +76,16 @@ final class StripedLocks: @unchecked Sendable {
 }
 
 /// A counter threads take work items from.
-final class AtomicCounter: @unchecked Sendable {
-    private let monitor = Monitor()
-    private var value: Int
+final class AtomicCounter: Sendable {
+    private let value: Mutex<Int>
 
-    init(_ start: Int) { value = start }
+    init(_ start: Int) { value = Mutex(start) }
 
     /// Returns the current value and adds `n`.
     func fetchAdd(_ n: Int) -> Int {
-        monitor.locked {
-            let v = value
-            value += n
+        value.withLock {
+            let v = $0
+            $0 += n
             return v
         }
     }

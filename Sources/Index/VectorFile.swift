@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 // MARK: - Vector files (.npy and raw f32)
 
@@ -13,7 +14,7 @@ import Foundation
 public enum VectorFile {
     /// Rows, row length and the data `(rows, dimensions)` row-major.
     public static func read(path: String, dimensions: Int? = nil) throws -> (rows: Int, dimensions: Int, data: [Float]) {
-        guard let bytes = try FileIO.readFile(path) else {
+        guard let bytes = try indexErrors({ try FileIO.readFile(path) }) else {
             throw IndexError.ioFailed(path: path, operation: "open", errno: ENOENT)
         }
         func bad(_ reason: String) -> IndexError { .invalidParameter(field: path, reason: reason) }
@@ -64,7 +65,7 @@ public enum VectorFile {
         out += [UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)]
         out += Array(header.utf8)
         data.withUnsafeBytes { out += $0 }
-        try FileIO.writeAtomically(out, to: path, faults: nil)
+        try indexErrors { try AtomicFile.write(out, to: path) }
     }
 
     private static func floats(_ bytes: [UInt8], from start: Int, count: Int) -> [Float] {

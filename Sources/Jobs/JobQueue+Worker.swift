@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import Storage
 
 // MARK: - Workers, records on disk
 
@@ -143,9 +144,14 @@ extension JobQueue {
 
     // MARK: Files
 
+    /// Replaces the record's file atomically (temp file, fsync, rename, fsync of the folder).
     func write(_ record: JobRecord) throws {
         let data = try JobRecord.encoder.encode(record)
-        try writeAtomically(data, to: folder(of: record.id).appendingPathComponent("job.json"))
+        do {
+            try AtomicFile.write([UInt8](data), to: folder(of: record.id).appendingPathComponent("job.json").path)
+        } catch {
+            throw JobError.storage("\(error)")
+        }
     }
 
     /// Writes a record; a failure (full disk) is logged, and the in-memory
@@ -164,6 +170,7 @@ extension JobQueue {
             let dir = folder(of: name)
             var isDir: ObjCBool = false
             guard fm.fileExists(atPath: dir.path, isDirectory: &isDir), isDir.boolValue else { continue }
+            AtomicFile.removeLeftovers(in: dir.path)  // a record write cut short by a crash
             let file = dir.appendingPathComponent("job.json")
             let reason: String
             if let data = fm.contents(atPath: file.path) {

@@ -283,7 +283,7 @@ public enum QuantKernels {
             a7 = _mm256_fmadd_ps(blockProducts(W.self, codes, x + 224, s + 7), dw, a7)
             if W.isUnsigned { mins = _mm256_fmadd_ps(_mm256_set1_ps(m), _mm256_loadu_ps(a.sums + b * g), mins) }
         }
-        let m = unsafeBitCast(mins, to: SIMD8<Float>.self)
+        let m: SIMD8<Float> = mins
         y[0] = hsum(a0) + m[0]; y[ldy] = hsum(a1) + m[1]
         y[2 * ldy] = hsum(a2) + m[2]; y[3 * ldy] = hsum(a3) + m[3]
         y[4 * ldy] = hsum(a4) + m[4]; y[5 * ldy] = hsum(a5) + m[5]
@@ -310,7 +310,7 @@ public enum QuantKernels {
             a3 = _mm256_fmadd_ps(blockProducts(W.self, codes, x + 96, s + 3), dw, a3)
             if W.isUnsigned { mins = _mm_fmadd_ps(_mm_set1_ps(m), _mm_loadu_ps(a.sums + b * g), mins) }
         }
-        let m = unsafeBitCast(mins, to: SIMD4<Float>.self)
+        let m: SIMD4<Float> = mins
         y[0] = hsum(a0) + m[0]; y[ldy] = hsum(a1) + m[1]
         y[2 * ldy] = hsum(a2) + m[2]; y[3 * ldy] = hsum(a3) + m[3]
     }

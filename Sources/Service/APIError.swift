@@ -1,5 +1,7 @@
+import Engine
 import Foundation
 import HTTP
+import Index
 
 // MARK: - API errors
 
@@ -65,5 +67,54 @@ public struct APIError: Error, CustomStringConvertible, Sendable {
                     ? "this endpoint needs the admin key: send 'Authorization: Bearer <admin key>'"
                     : "send a valid API key: 'Authorization: Bearer <key>'",
                  headers: [("WWW-Authenticate", "Bearer")])
+    }
+}
+
+// MARK: - Engine errors
+
+extension APIError {
+    /// The status, code and message for an engine error.
+    init(_ error: EngineError) {
+        switch error {
+        case .invalidInput(let field, let reason):
+            self = .invalidField(field, reason)
+        case .inputTooLong(let field, let maxTokens):
+            self = APIError(status: 422, code: "input_too_long",
+                            message: "\(field) is longer than the model's \(maxTokens) tokens; shorten it or send \"truncate\": true")
+        case .overloaded:
+            self = .overloaded(retryAfter: 1)
+        case .stopped:
+            self = .notReady("the service is shutting down")
+        case .indexUnavailable(let reason):
+            self = .notReady("the index could not be opened at start-up: \(reason); check the data directory and restart")
+        case .index(let e):
+            self = APIError(e)
+        case .unknownDocument(let id):
+            self = APIError(status: 404, code: "unknown_document", message: "no document with id '\(id)' in this collection")
+        case .modelVersionMismatch(let collection, let collectionVersion, let activeVersion):
+            self = APIError(status: 409, code: "model_version_mismatch",
+                            message: "collection '\(collection)' holds vectors of model version \(collectionVersion), the active model is \(activeVersion); wait for the re-embedding to finish")
+        }
+    }
+
+    /// The status, code and message for an Index error.
+    init(_ error: IndexError) {
+        switch error {
+        case .unknownCollection:
+            self = APIError(status: 404, code: "unknown_collection", message: error.message + "; create it with PUT /collections/{name}")
+        case .collectionExists:
+            self = APIError(status: 409, code: "collection_exists", message: error.message)
+        case .invalidName, .wrongDimensions, .invalidVector, .duplicateIds, .invalidId, .invalidMetadata,
+             .invalidParameter, .invalidSettings:
+            self = APIError(status: 422, code: "invalid_field", message: error.message)
+        case .invalidFilter(let f):
+            self = APIError(status: 422, code: "invalid_filter", message: "\(f.field): \(f.reason)")
+        case .diskFull:
+            self = APIError(status: 507, code: "insufficient_storage", message: error.message)
+        case .ioFailed, .unavailable:
+            self = APIError(status: 503, code: "storage_unavailable", message: error.message, headers: [("Retry-After", "5")])
+        case .corruptSnapshot, .corruptLog:
+            self = APIError(status: 500, code: "corrupt_index", message: error.message)
+        }
     }
 }

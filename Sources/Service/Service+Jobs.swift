@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import HTTP
 import Index
@@ -42,6 +43,8 @@ extension RanksmithService {
                 return error.response
             } catch let error as JobError {
                 return Self.apiError(error).response
+            } catch let error as EngineError {
+                return APIError(error).response
             } catch {
                 return APIError(status: 500, code: "internal", message: "\(error)").response
             }
@@ -98,7 +101,7 @@ extension RanksmithService {
     /// can be repeated.
     func sampleCollection(_ name: String, sample: JobValue?, seed: JobValue?) throws -> [String] {
         let collection: Index.Collection
-        do { collection = try self.collection(named: name) } catch let e as APIError where e.status == 404 {
+        do { collection = try engine.collection(named: name) } catch EngineError.index(.unknownCollection(_)) {
             throw APIError.invalidField("collection", "no collection named '\(name)'; create it with PUT /collections/{name}")
         }
         var texts = collection.allDocuments().map(\.document.text).filter { !$0.isEmpty }

@@ -1,7 +1,6 @@
-import Encoder
+import Engine
 import Foundation
 import HTTP
-import Tokenization
 
 // MARK: - Operations endpoints
 
@@ -18,15 +17,15 @@ extension RanksmithService {
         metrics.counter("ranksmith_tokens_total", help: "Tokens in embedding requests.")
         metrics.counter("ranksmith_inputs_total", help: "Texts embedded.")
         metrics.counter("ranksmith_truncated_inputs_total", help: "Inputs cut to the model's maximum length.")
-        metrics.gauge("ranksmith_queue_depth", help: "Inputs waiting in the batcher queue.") { [weak batcher] in Double(batcher?.queuedInputs ?? 0) }
+        metrics.gauge("ranksmith_queue_depth", help: "Inputs waiting in the batcher queue.") { [weak batcher = engine.batcher] in Double(batcher?.queuedInputs ?? 0) }
         metrics.gauge("ranksmith_open_connections", help: "Open client connections.") { [weak self] in Double(self?.server?.connectionCount ?? 0) }
         metrics.gauge("process_resident_memory_bytes", help: "Resident memory of the process.") { processResidentBytes() }
     }
 
     func readiness(_ request: HTTPRequest) -> HTTPResponse {
         guard ready else { return APIError.notReady("not ready: the model is loading or the server is draining").response }
-        guard collections != nil else {
-            return APIError.notReady("not ready: the index failed to open: \(collectionsError ?? "")").response
+        guard engine.collections != nil else {
+            return APIError.notReady("not ready: the index failed to open: \(engine.collectionsError ?? "")").response
         }
         return .json(#"{"status":"ready"}"#)
     }

@@ -1,47 +1,10 @@
-import Encoder
+import Engine
 import Foundation
 import HTTP
-import Numerics
-import Tokenization
 
 // MARK: - Reranking endpoints
 
 extension RanksmithService {
-    /// Scores of `documents` against `query`, in document order.
-    ///
-    /// With a cross-encoder configured, its relevance logit (raw) or its
-    /// sigmoid; otherwise the embedding model's cosine similarity, which is
-    /// already in [-1, 1] and reported as is either way.
-    func rerankScores(query: String, documents: [String], field: String, raw: Bool, truncate: Bool)
-        async throws -> (scores: [Float], tokens: Int, handle: ModelHandle) {
-        guard !query.isEmpty else { throw APIError.invalidField("query", "must not be empty") }
-        guard !documents.isEmpty else { throw APIError.invalidField(field, "must not be empty; send at least one document") }
-        let handle = models.active
-        if let cross = handle.crossEncoder {
-            guard documents.count <= configuration.maxInputsPerRequest else {
-                throw APIError.invalidField(field, "has \(documents.count) documents; at most \(configuration.maxInputsPerRequest) per request")
-            }
-            let logits = try await batcher.exclusive { cross.crossScores(query: query, documents: documents) }
-            let scores = raw ? logits : logits.map { 1 / (1 + exp(-$0)) }
-            let tokens = documents.reduce(0) { $0 + cross.tokenizer.encodePair(query, $1, maxLength: cross.maxSequenceLength).ids.count }
-            return (scores, tokens, handle)
-        }
-        let outcome = try await embeddings([query] + documents, field: field, truncate: truncate, normalize: true,
-                                           dimensions: nil, handle: handle)
-        let v = outcome.vectors
-        let scores: [Float] = v.data.withUnsafeBufferPointer { p in
-            (1..<v.rows).map { Kernels.dot(p.baseAddress!, p.baseAddress! + $0 * v.cols, v.cols) }
-        }
-        return (scores, outcome.tokens, handle)
-    }
-
-    /// Indices sorted by descending score (stable), cut to `topN`.
-    func ranking(_ scores: [Float], topN: Int?) throws -> [Int] {
-        if let n = topN, n < 1 { throw APIError.invalidField("top_n", "must be at least 1") }
-        let order = scores.indices.sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : $0 < $1 }
-        return Array(order.prefix(topN ?? order.count))
-    }
-
     // MARK: POST /rerank (TEI)
 
     struct TEIRerankRequest: Decodable {
@@ -61,9 +24,11 @@ extension RanksmithService {
 
     func rerankTEI(_ request: HTTPRequest) async throws -> HTTPResponse {
         let body = try RequestDecoding.decode(TEIRerankRequest.self, from: request)
-        let (scores, _, handle) = try await rerankScores(query: body.query, documents: body.texts, field: "texts",
-                                                         raw: body.raw_scores ?? false, truncate: body.truncate ?? true)
-        let hits = try ranking(scores, topN: body.top_n).map {
+        let ranked = try await engine.rerankScores(
+            query: body.query, documents: body.texts, field: "texts", raw: body.raw_scores ?? false,
+            truncate: body.truncate ?? true)
+        let (scores, handle) = (ranked.scores, ranked.handle)
+        let hits = try InferenceEngine.ranking(scores, topN: body.top_n).map {
             TEIRerankHit(index: $0, score: scores[$0], text: body.return_text == true ? body.texts[$0] : nil)
         }
         var response = HTTPResponse.json(JSONWriter.encode(hits))
@@ -115,9 +80,10 @@ extension RanksmithService {
     func rerankCohere(_ request: HTTPRequest) async throws -> HTTPResponse {
         let body = try RequestDecoding.decode(CohereRerankRequest.self, from: request)
         let texts = body.documents.map(\.text)
-        let (scores, tokens, handle) = try await rerankScores(query: body.query, documents: texts, field: "documents",
-                                                              raw: false, truncate: true)
-        let results = try ranking(scores, topN: body.top_n).map {
+        let ranked = try await engine.rerankScores(query: body.query, documents: texts, field: "documents",
+                                                   raw: false, truncate: true)
+        let (scores, tokens, handle) = (ranked.scores, ranked.tokens, ranked.handle)
+        let results = try InferenceEngine.ranking(scores, topN: body.top_n).map {
             CohereRerankResponse.Result(index: $0, relevance_score: scores[$0],
                                         document: body.return_documents == true ? .init(text: texts[$0]) : nil)
         }

@@ -1,28 +1,27 @@
-import Encoder
+import Engine
 import Foundation
 import HTTP
-import Index
 import Jobs
 import Numerics
 import Refinement
-import Tokenization
 
 // MARK: - The service
 
-/// Ranksmith's HTTP service: loads the model, owns the batcher and the
-/// metrics, and routes requests to the handlers (one file per area:
-/// `Service+Embed.swift`, `Service+Rerank.swift`, `Service+Operations.swift`).
+/// Ranksmith's HTTP service: decodes requests, calls the engine (the
+/// HTTP-free core: models, batcher, collections, pipelines) and turns its
+/// answers and `EngineError`s into responses; owns the HTTP server and the
+/// metrics. One file per area: `Service+Embed.swift`, `Service+Rerank.swift`,
+/// `Service+Search.swift`, `Service+Collections.swift`,
+/// `Service+Operations.swift`. See docs/architecture.md for the request path.
 public final class RanksmithService: @unchecked Sendable {
+    /// What `ranksmith serve` was told.
     public let configuration: ServiceConfiguration
-    public let models: ModelRegistry
-    public let batcher: Batcher
+    /// The core the handlers call.
+    public let engine: InferenceEngine
+    /// Prometheus metrics served at /metrics.
     public let metrics = MetricsRegistry()
     let started = Date()
     private(set) var server: HTTPServer?
-    /// Collections under `<data-dir>/index`; nil if they failed to open
-    /// (then `collectionsError` says why and /ready answers 503).
-    let collections: CollectionStore?
-    let collectionsError: String?
     /// Background jobs under `<data-dir>/jobs`; nil if that folder failed
     /// to open (then job endpoints answer 503 with `jobsError`).
     let jobs: JobQueue?
@@ -49,22 +48,27 @@ public final class RanksmithService: @unchecked Sendable {
         } catch {
             throw ServiceStartError("cannot load the embedding model: \(error)")
         }
-        models = ModelRegistry(active: handle)
-        do {
-            collections = try CollectionStore(directory: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("index"))
-            collectionsError = nil
-        } catch {
+        var options = InferenceEngine.Configuration()
+        options.maxInputsPerRequest = configuration.maxInputsPerRequest
+        options.batcher.maxBatchTokens = configuration.maxBatchTokens
+        options.batcher.maxQueuedInputs = configuration.maxQueuedInputs
+        options.batcher.threads = configuration.threads > 0 ? configuration.threads : ProcessInfo.processInfo.activeProcessorCount
+        let metrics = self.metrics
+        engine = InferenceEngine(
+            configuration: options, active: handle,
+            indexDirectory: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("index"),
+            observer: { report in
+                metrics.observe("ranksmith_queue_seconds", report.timing.queueSeconds)
+                metrics.observe("ranksmith_inference_seconds", report.timing.inferenceSeconds)
+                metrics.increment("ranksmith_tokens_total", by: Double(report.tokens))
+                metrics.increment("ranksmith_inputs_total", by: Double(report.inputs))
+                if report.truncated > 0 { metrics.increment("ranksmith_truncated_inputs_total", by: Double(report.truncated)) }
+            })
+        if let error = engine.collectionsError {
             // Serve embeddings anyway; collection endpoints and /ready say why not.
-            collections = nil
-            collectionsError = "\(error)"
             FileHandle.standardError.write(Data("ranksmith serve: collections unavailable: \(error)\n".utf8))
         }
         (jobs, jobsError) = Self.openJobs(configuration, metrics: synthesisMetrics)
-        var options = Batcher.Options()
-        options.maxBatchTokens = configuration.maxBatchTokens
-        options.maxQueuedInputs = configuration.maxQueuedInputs
-        options.threads = configuration.threads > 0 ? configuration.threads : ProcessInfo.processInfo.activeProcessorCount
-        batcher = Batcher(options: options)
         declareMetrics()
         declareJobMetrics()
     }
@@ -87,17 +91,20 @@ public final class RanksmithService: @unchecked Sendable {
         try? FileManager.default.removeItem(at: probe)
     }
 
+    /// The active model and the hot-swap.
+    public var models: ModelRegistry { engine.models }
+
     // MARK: Life cycle
 
     /// Starts the batcher and the HTTP server; answers the bound port.
     @discardableResult
     public func start() throws -> Int {
-        batcher.onBatch = { [metrics] report in
+        engine.batcher.onBatch = { [metrics] report in
             metrics.observe("ranksmith_batch_inputs", Double(report.inputs))
             metrics.observe("ranksmith_batch_seconds", report.seconds)
             metrics.increment("ranksmith_batch_tokens_total", by: Double(report.tokens))
         }
-        batcher.start()
+        engine.start()
         var http = configuration.http
         http.host = configuration.host
         http.port = configuration.port
@@ -113,10 +120,10 @@ public final class RanksmithService: @unchecked Sendable {
         do {
             port = try server.start()
         } catch HTTPServerError.tls(let message) {
-            batcher.stop()
+            engine.stop()
             throw ServiceStartError("TLS setup failed: \(message); check --tls-cert and --tls-key")
         } catch {
-            batcher.stop()
+            engine.stop()
             throw ServiceStartError("cannot listen on \(configuration.host):\(configuration.port): \(error)")
         }
         self.server = server
@@ -130,7 +137,7 @@ public final class RanksmithService: @unchecked Sendable {
         await server?.runUntilTerminated()
         setReady(false)
         jobs?.stop()
-        batcher.stop()
+        engine.stop()
     }
 
     /// Drains and stops (tests use this instead of a signal).
@@ -138,7 +145,7 @@ public final class RanksmithService: @unchecked Sendable {
         setReady(false)
         await server?.shutdown()
         jobs?.stop()
-        batcher.stop()
+        engine.stop()
     }
 
     func setReady(_ value: Bool) {
@@ -177,7 +184,7 @@ public final class RanksmithService: @unchecked Sendable {
     }
 
     /// Wraps a data-endpoint handler: API key check, readiness, and turning
-    /// thrown `APIError`s into responses.
+    /// thrown `APIError`s and `EngineError`s into responses.
     func data(_ handler: @escaping @Sendable (RanksmithService, HTTPRequest) async throws -> HTTPResponse) -> HTTPHandler {
         { [unowned self] request in
             do {
@@ -186,13 +193,10 @@ public final class RanksmithService: @unchecked Sendable {
                 return try await handler(self, request)
             } catch let error as APIError {
                 return error.response
+            } catch let error as EngineError {
+                return APIError(error).response
             } catch is CancellationError {
                 return APIError(status: 499, code: "client_closed", message: "the client closed the connection").response
-            } catch let error as Batcher.BatcherError {
-                switch error {
-                case .full: return APIError.overloaded(retryAfter: 1).response
-                case .stopped: return APIError.notReady("the service is shutting down").response
-                }
             } catch {
                 return APIError(status: 500, code: "internal", message: "\(error)").response
             }

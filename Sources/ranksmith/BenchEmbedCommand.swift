@@ -105,7 +105,7 @@ struct BenchSgemmCommand: ParsableCommand {
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks (used by the scripts in bench/).",
-        subcommands: [BenchEmbedCommand.self, BenchSgemmCommand.self, BenchIndexCommand.self])
+        subcommands: [BenchEmbedCommand.self, BenchSgemmCommand.self, BenchIndexCommand.self, BenchTrainCommand.self])
 }
 
 /// The median of a non-empty list.

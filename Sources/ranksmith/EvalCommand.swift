@@ -8,7 +8,7 @@ import Refinement
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval", abstract: "Evaluate an embedding model.",
-        subcommands: [EvalSTSCommand.self, EvalRetrievalCommand.self])
+        subcommands: [EvalSTSCommand.self, EvalRetrievalCommand.self, EvalListsCommand.self])
 }
 
 /// `ranksmith eval sts --model DIR --data FILE`: Spearman × 100 of cosine
@@ -38,6 +38,37 @@ struct EvalSTSCommand: ParsableCommand {
             "pairs": pairs.count,
             "seconds": (Date().timeIntervalSince(started) * 100).rounded() / 100,
         ]
+        let json = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        print(String(decoding: json, as: UTF8.self))
+    }
+}
+
+/// `ranksmith eval lists --model DIR --lists FILE`: how well a model ranks
+/// ranking lists (mean Spearman × 100 of cosine-to-anchor against list
+/// order); prints one JSON line.
+struct EvalListsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lists", abstract: "Mean Spearman x 100 of each list's order against cosine to its anchor.")
+
+    @Option(help: "Sentence-transformers model folder.")
+    var model: String = "models/all-MiniLM-L6-v2"
+
+    @Option(help: "JSONL ranking lists ({\"list\": [anchor, x1, ...]} per line).")
+    var lists: String
+
+    @Option(help: "Tokens per sentence.")
+    var maxLength: Int = 32
+
+    @Option(help: "Compute threads (default: all cores).")
+    var threads: Int?
+
+    func run() throws {
+        let threads = configureThreads(threads)
+        let rankingLists: RankingLists
+        do { rankingLists = try RankingLists(path: lists) } catch { throw ValidationError("\(error)") }
+        let model = try loadModel(model)
+        let spearman = ListOrderEvaluation.run(model: model, lists: rankingLists.lists, maxLength: maxLength, threads: threads)
+        let object: [String: Any] = ["spearman": (spearman * 10_000).rounded() / 10_000, "lists": rankingLists.lists.count]
         let json = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         print(String(decoding: json, as: UTF8.self))
     }

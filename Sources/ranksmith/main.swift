@@ -37,6 +37,7 @@ extension Ranksmith {
             GenerateCommand.self,
             SynthesizeCommand.self,
             ListsReportCommand.self,
+            TrainCommand.self,
         ]
     }
 }

@@ -77,8 +77,7 @@ final class EncoderGoldenTests: XCTestCase {
 
     func testSTSBDevSpearmanMatchesReference() throws {
         let model = try model()
-        let data = try XCTUnwrap(TestPaths.sharedData, "shared/data not found")
-        let pairs = try STSPairs(path: data.appendingPathComponent("stsb/stsb_dev.jsonl").path)
+        let pairs = try STSPairs(path: TestPaths.data.appendingPathComponent("stsb/stsb_dev.jsonl").path)
         XCTAssertEqual(pairs.count, 1500)
         let result = STSEvaluation.run(model: model, pairs: pairs)
         XCTAssertEqual(result.spearman, try loadGolden().stsb_dev_spearman, accuracy: spearmanTolerance)

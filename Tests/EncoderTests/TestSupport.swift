@@ -8,18 +8,8 @@ enum TestPaths {
     static let model = root.appendingPathComponent("models/all-MiniLM-L6-v2")
     static let fixtures = root.appendingPathComponent("Tests/EncoderTests/Fixtures")
 
-    /// `shared/data`, beside the repository or an ancestor, or
-    /// `$RANKSMITH_SHARED_DATA`.
-    static var sharedData: URL? {
-        if let env = ProcessInfo.processInfo.environment["RANKSMITH_SHARED_DATA"] { return URL(fileURLWithPath: env) }
-        var dir = root
-        while dir.path != "/" {
-            let candidate = dir.appendingPathComponent("shared/data")
-            if FileManager.default.fileExists(atPath: candidate.path) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return nil
-    }
+    /// The evaluation sets committed under `data/` (see data/README.md).
+    static let data = root.appendingPathComponent("data")
 
     /// A fresh temporary directory, removed when the test ends.
     static func temporaryDirectory(_ test: XCTestCase) throws -> URL {

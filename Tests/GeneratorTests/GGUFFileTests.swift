@@ -135,7 +135,7 @@ final class GGUFFileTests: XCTestCase {
         let gguf = TestPaths.fixtures.appendingPathComponent("gguf_types.gguf").path
         let json = TestPaths.fixtures.appendingPathComponent("gguf_types.json")
         guard FileManager.default.fileExists(atPath: gguf), let data = try? Data(contentsOf: json) else {
-            throw XCTSkip("gguf_types fixtures missing: run scripts/golden_llama.py")
+            throw MissingTestInput("gguf_types fixtures missing: run scripts/golden_llama.py")
         }
         let expected = try JSONSerialization.jsonObject(with: data) as! [String: [String: Any]]
         let f = try GGUFFile(path: gguf)

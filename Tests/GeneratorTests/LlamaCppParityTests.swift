@@ -35,7 +35,7 @@ final class LlamaCppParityTests: XCTestCase {
 
     func json(_ name: String) throws -> [String: Any] {
         let url = TestPaths.fixtures.appendingPathComponent(name)
-        guard let data = try? Data(contentsOf: url) else { throw XCTSkip("\(name) missing: run scripts/golden_llama.py") }
+        guard let data = try? Data(contentsOf: url) else { throw MissingTestInput("fixture \(name) missing: run scripts/golden_llama.py") }
         return try JSONSerialization.jsonObject(with: data) as! [String: Any]
     }
 
@@ -43,12 +43,11 @@ final class LlamaCppParityTests: XCTestCase {
 
     func testSentenceIdsMatchLlamaCpp() throws {
         let m = try SharedModel.require()
-        guard let shared = TestPaths.sharedData else { throw XCTSkip("shared/data not found") }
-        let text = try String(contentsOf: shared.appendingPathComponent("synthesis/sentences.txt"), encoding: .utf8)
+        let text = try String(contentsOf: TestPaths.data.appendingPathComponent("synthesis/sentences.txt"), encoding: .utf8)
         var sentences = text.components(separatedBy: "\n")
         if sentences.last == "" { sentences.removeLast() }
         let url = TestPaths.fixtures.appendingPathComponent("llama_tokens_sentences.txt")
-        guard let golden = try? String(contentsOf: url, encoding: .utf8) else { throw XCTSkip("fixture missing") }
+        guard let golden = try? String(contentsOf: url, encoding: .utf8) else { throw MissingTestInput("fixture llama_tokens_sentences.txt missing: run scripts/golden_llama.py") }
         var expected = golden.components(separatedBy: "\n")
         if expected.last == "" { expected.removeLast() }
         XCTAssertEqual(sentences.count, expected.count)
@@ -81,7 +80,7 @@ final class LlamaCppParityTests: XCTestCase {
     }
 
     func mergesOf(_ m: LlamaModel) throws -> [String] {
-        guard case let .strings(merges)? = m.weights.file.metadata["tokenizer.ggml.merges"] else { throw XCTSkip("no merges") }
+        guard case let .strings(merges)? = m.weights.file.metadata["tokenizer.ggml.merges"] else { throw MissingTestInput("the GGUF has no tokenizer.ggml.merges: the bundled model is expected") }
         return merges
     }
 
@@ -103,7 +102,7 @@ final class LlamaCppParityTests: XCTestCase {
         let cases = try json("llama_greedy.json")["cases"] as! [[String: Any]]
         var errors: [Double] = []
         for c in cases {
-            guard let golden = c["dequantized"] as? [String: Any] else { throw XCTSkip("rerun scripts/golden_llama.py") }
+            guard let golden = c["dequantized"] as? [String: Any] else { throw MissingTestInput("llama_greedy.json lacks dequantized values: rerun scripts/golden_llama.py") }
             let prompt = (c["prompt_ids"] as! [Int]).map { Int32($0) }
             let s = m.makeState(slots: 1, contextLength: prompt.count, quantisedActivations: false)
             let slots = [Int](repeating: 0, count: prompt.count), positions = Array(0..<prompt.count)

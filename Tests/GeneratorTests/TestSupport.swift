@@ -29,27 +29,24 @@ enum TestPaths {
         return FileManager.default.fileExists(atPath: p) ? p : nil
     }
 
-    /// `shared/data`: `RANKSMITH_SHARED_DATA`, or the first folder above this
-    /// file that contains `shared/data`.
-    static var sharedData: URL? {
-        if let p = ProcessInfo.processInfo.environment["RANKSMITH_SHARED_DATA"] { return URL(fileURLWithPath: p) }
-        var dir = testsDir
-        while dir.path != "/" {
-            let candidate = dir.appendingPathComponent("shared/data")
-            if FileManager.default.fileExists(atPath: candidate.path) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        return nil
-    }
+    /// The evaluation sets committed under `data/` (see data/README.md).
+    static var data: URL { repoRoot.appendingPathComponent("data") }
+}
+
+/// A test input that should exist but does not: the test fails with this
+/// message (a skip would hide a broken checkout in CI).
+struct MissingTestInput: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// The bundled model, loaded once for all tests.
 enum SharedModel {
     static let model: LlamaModel? = TestPaths.modelPath.flatMap { try? LlamaModel(path: $0) }
 
-    /// The model, or skips the test when the file is absent.
+    /// The model; fails the test when the file is absent.
     static func require() throws -> LlamaModel {
-        guard let m = model else { throw XCTSkip("model file missing: run scripts/fetch-models") }
+        guard let m = model else { throw MissingTestInput("models/SmolLM2-135M-Instruct.Q4_1.gguf missing or unreadable: run `make models`") }
         return m
     }
 }

@@ -17,7 +17,7 @@ final class TinyModelParityTests: XCTestCase {
 
     func check(_ name: String, tolerance: Float) throws {
         let url = TestPaths.fixtures.appendingPathComponent("tiny_models.json")
-        guard let data = try? Data(contentsOf: url) else { throw XCTSkip("run scripts/golden_tiny_models.py") }
+        guard let data = try? Data(contentsOf: url) else { throw MissingTestInput("\(url.lastPathComponent) missing: run scripts/golden_tiny_models.py") }
         let all = try JSONSerialization.jsonObject(with: data) as! [String: [String: Any]]
         let entry = all[name]!
         let ids = (entry["ids"] as! [Int]).map { Int32($0) }

@@ -27,7 +27,7 @@ final class TLSTests: XCTestCase {
     }
 
     private func makeCertificate() throws -> (certificate: String, key: String) {
-        guard let openssl = which("openssl") else { throw XCTSkip("openssl not installed (scripts/install-test-deps)") }
+        let openssl = try XCTUnwrap(which("openssl"), "openssl not installed: run scripts/install-test-deps")
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ranksmith-tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
@@ -40,7 +40,7 @@ final class TLSTests: XCTestCase {
     }
 
     func testCurlOverTLS() throws {
-        guard let curl = which("curl") else { throw XCTSkip("curl not installed (scripts/install-test-deps)") }
+        let curl = try XCTUnwrap(which("curl"), "curl not installed: run scripts/install-test-deps")
         let (certificate, key) = try makeCertificate()
         var configuration = testConfiguration()
         configuration.tlsCertificatePath = certificate

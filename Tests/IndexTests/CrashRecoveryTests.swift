@@ -69,9 +69,13 @@ final class CrashRecoveryTests: XCTestCase {
                 if fm.isExecutableFile(atPath: u.path) { return u }
             }
         }
-        XCTFail("index-crash-harness not found next to the test bundle; build the package (swift build) first")
-        throw XCTSkip("no harness")
+        throw HarnessMissing()
     }
+}
+
+/// The crash harness executable is not beside the test bundle.
+struct HarnessMissing: Error, CustomStringConvertible {
+    var description: String { "index-crash-harness not found next to the test bundle: build the package (swift build) first" }
 }
 
 /// Collects complete lines from a pipe on a background thread.

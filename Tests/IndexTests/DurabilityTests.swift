@@ -1,5 +1,6 @@
 import Foundation
 import Index
+import Storage
 import XCTest
 
 /// The write-ahead log and snapshots: what was acknowledged survives a

@@ -1,4 +1,5 @@
 import Encoder
+import Engine
 import Foundation
 import Service
 import Tokenization

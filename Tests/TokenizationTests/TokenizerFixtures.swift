@@ -18,10 +18,11 @@ enum TokenizerFixtures {
         return packageRoot.appendingPathComponent("models/all-MiniLM-L6-v2")
     }()
 
-    /// ../shared/data (RANKSMITH_DATA_DIR overrides), as the golden script reads it.
+    /// The evaluation sets committed under `data/` (RANKSMITH_DATA_DIR
+    /// overrides), as the golden script reads them.
     static let dataDirectory: URL = {
         if let dir = ProcessInfo.processInfo.environment["RANKSMITH_DATA_DIR"] { return URL(fileURLWithPath: dir) }
-        return packageRoot.deletingLastPathComponent().appendingPathComponent("shared/data")
+        return packageRoot.appendingPathComponent("data")
     }()
 
     /// The reference tokenizer, loaded once from tokenizer.json.
@@ -61,7 +62,7 @@ enum TokenizerFixtures {
         return parts.map { String(decoding: $0, as: UTF8.self) }
     }
 
-    /// The texts of a source in ../shared/data: a field of each JSONL record, or each line.
+    /// The texts of a source in data/: a field of each JSONL record, or each line.
     static func texts(source: String, field: String?) throws -> [String] {
         let url = dataDirectory.appendingPathComponent(source)
         guard let field else { return try lines(url) }

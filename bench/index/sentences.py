@@ -1,8 +1,8 @@
-"""Every distinct sentence in shared/data (STS-B, SICK, the synthesis
+"""Every distinct sentence in data/ (STS-B, SICK, the synthesis
 sentences, Cranfield documents and queries), one per line, for embedding
 into the real-vector recall test and benchmark.
 
-    python bench/index/sentences.py SHARED_DATA_DIR OUT.txt
+    python bench/index/sentences.py DATA_DIR OUT.txt
 """
 import json
 import os

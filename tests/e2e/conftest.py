@@ -30,6 +30,23 @@ LISTENING = re.compile(r"listening on (\S+):(\d+)")
 START_TIMEOUT = 90
 
 
+# Skips that `make test` (and so CI) turns into failures: a missing tool or
+# file must not pass silently. Every other skip states its reason.
+STRICT_SKIPS = os.environ.get("RANKSMITH_STRICT_SKIPS") == "1"
+MISSING = re.compile(r"\b(not installed|not found|missing)\b", re.IGNORECASE)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if STRICT_SKIPS and report.skipped and isinstance(report.longrepr, tuple):
+        reason = str(report.longrepr[2])
+        if MISSING.search(reason):
+            report.outcome = "failed"
+            report.longrepr = f"skip refused under `make test`: {reason} (scripts/install-test-deps installs the tools)"
+
+
 def pytest_configure(config):
     if not BIN.exists():
         raise pytest.UsageError(f"{BIN} not found: run `make test` (or set RANKSMITH_BIN)")

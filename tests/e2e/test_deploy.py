@@ -140,22 +140,18 @@ def test_data_dir_volumes_secrets_and_selectors(manifests):
         assert any(sel <= d["spec"]["template"]["metadata"]["labels"].items() for d in names.values())
 
 
-def test_kubectl_kustomize_and_dry_run():
-    """`kubectl kustomize` builds the set offline; `create --dry-run=client`
-    runs where kubectl can reach an API server for discovery (it cannot
-    without one, even in client mode)."""
+def test_kubectl_kustomize_builds_the_set():
+    """`kubectl kustomize` builds the set offline. (`create --dry-run=client`
+    needs an API server for discovery, which a test machine does not have;
+    the checks above parse every manifest instead.)"""
     kubectl = shutil.which("kubectl")
     if not kubectl:
-        pytest.skip("kubectl not installed (Debian's kubernetes-client is optional; the checks above parse the manifests)")
+        pytest.skip("kubectl not installed: scripts/install-test-deps installs Debian's kubernetes-client")
     p = subprocess.run([kubectl, "kustomize", str(K8S)], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     built = [d for d in yaml.safe_load_all(p.stdout) if d]
     assert len(built) == len([f for f in K8S.glob("*.yaml") if f.name != "kustomization.yaml"]) + 1  # two Services in one file
-    p = subprocess.run([kubectl, "create", "--dry-run=client", "--validate=false", "-o", "name", "-f", "-"],
-                       input=p.stdout, capture_output=True, text=True, timeout=60)
-    if p.returncode != 0 and ("connection refused" in p.stderr or "unable to recognize" in p.stderr):
-        pytest.skip("kubectl needs an API server for --dry-run=client; kustomize build passed")
-    assert p.returncode == 0, p.stderr
+    assert {d["kind"] for d in built} >= {"Deployment", "Service"}
 
 
 # MARK: - Dockerfile
@@ -242,13 +238,6 @@ def test_healthcheck_passes_on_a_live_server_and_fails_without(server):
                             capture_output=True, timeout=10)
     assert closed.returncode != 0
 
-
-def test_hadolint():
-    hadolint = shutil.which("hadolint")
-    if not hadolint:
-        pytest.skip("hadolint is not packaged in Debian bookworm or PyPI; the structural checks above stand in")
-    p = subprocess.run([hadolint, str(DOCKERFILE)], capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, p.stdout + p.stderr
 
 
 def test_dockerignore_keeps_the_context_small():

@@ -1,7 +1,8 @@
 import Encoder
 import Foundation
+import Synchronization
 
-// MARK: - The active model
+// MARK: - Model handles
 
 /// A loaded embedding model with the version it serves under. Requests
 /// capture one handle at their start and finish on it, so a swap never
@@ -12,10 +13,12 @@ public final class ModelHandle: Sendable {
     public let version: String
     /// Model id reported by the API (the folder's name).
     public let id: String
+    /// The embedding model.
     public let model: BertModel
     /// Optional cross-encoder used by the rerank endpoints.
     public let crossEncoder: BertModel?
 
+    /// A handle for an already loaded model.
     public init(version: String, id: String, model: BertModel, crossEncoder: BertModel?) {
         self.version = version
         self.id = id
@@ -45,21 +48,38 @@ public final class ModelHandle: Sendable {
     }
 }
 
-/// Holds the active model; swapping is one reference change under a lock.
-public final class ModelRegistry: @unchecked Sendable {
-    private let lock = NSLock()
-    private var activeHandle: ModelHandle
+// MARK: - The registry
 
-    public init(active: ModelHandle) { activeHandle = active }
-
-    /// The handle new requests use.
-    public var active: ModelHandle {
-        lock.lock(); defer { lock.unlock() }
-        return activeHandle
+/// Holds the active model. Swapping is one reference change under a lock:
+/// requests that already took `active` finish on their handle, new ones
+/// get the new handle (the hot-swap; see docs/architecture.md).
+public final class ModelRegistry: Sendable {
+    private struct State {
+        var handle: ModelHandle
+        var generation: UInt64
     }
 
-    /// Makes `handle` the active model.
-    public func activate(_ handle: ModelHandle) {
-        lock.lock(); activeHandle = handle; lock.unlock()
+    private let state: Mutex<State>
+
+    /// A registry serving `active`, at generation 0.
+    public init(active: ModelHandle) { state = Mutex(State(handle: active, generation: 0)) }
+
+    /// The handle new requests use.
+    public var active: ModelHandle { state.withLock { $0.handle } }
+
+    /// The active handle and how many swaps came before it, read together.
+    public var activeWithGeneration: (handle: ModelHandle, generation: UInt64) {
+        state.withLock { ($0.handle, $0.generation) }
+    }
+
+    /// Makes `handle` the active model; returns the one it replaced.
+    @discardableResult
+    public func activate(_ handle: ModelHandle) -> ModelHandle {
+        state.withLock {
+            let previous = $0.handle
+            $0.handle = handle
+            $0.generation += 1
+            return previous
+        }
     }
 }
