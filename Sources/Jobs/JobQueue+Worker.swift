@@ -54,14 +54,15 @@ extension JobQueue {
     private func execute(_ record: JobRecord, _ runner: any JobRunner, _ context: JobContext) {
         var outcome: Result<JobValue?, Error>
         do { outcome = .success(try runner.run(context)) } catch { outcome = .failure(error) }
-        let finished = state.withLock { s -> JobRecord? in
+        let (finished, deleted) = state.withLock { s -> (JobRecord?, Bool) in
             s.running[record.id] = nil
-            guard var r = s.records[record.id] else { return nil }  // deleted meanwhile
+            if s.deleting.remove(record.id) != nil { return (nil, true) }
+            guard var r = s.records[record.id] else { return (nil, false) }
             let now = Date()
             r.updatedAt = now
             if context.cancelFlag.load(ordering: .relaxed) {
                 r.state = .cancelled
-                r.finishedAt = now
+                r.finishedAt = r.finishedAt ?? now
             } else if context.interruptFlag.load(ordering: .relaxed) {
                 r.state = runner.resumable ? .queued : .failed
                 if runner.resumable {
@@ -83,8 +84,9 @@ extension JobQueue {
             }
             r.progress.etaSeconds = r.state == .succeeded ? 0 : nil
             s.records[r.id] = r
-            return r
+            return (r, false)
         }
+        if deleted { try? FileManager.default.removeItem(at: folder(of: record.id)) }
         if let finished {
             persist(finished)
             if finished.state == .failed { log("job \(finished.id) (\(finished.kind)) failed: \(finished.error ?? "")") }

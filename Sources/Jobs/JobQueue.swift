@@ -38,6 +38,8 @@ public final class JobQueue: Sendable {
         var started = false
         var stopping = false
         var setAside: [String] = []
+        /// Deleted while their worker was inside a step: folder removed when it returns.
+        var deleting: Set<String> = []
     }
 
     /// Opens `directory` (creating it). Call `register` for every kind, then `start`.
@@ -155,36 +157,41 @@ public final class JobQueue: Sendable {
         return out
     }
 
-    /// Cancels a queued or running job (a running one stops at its next
-    /// check, then turns `cancelled`); a finished job is returned unchanged.
+    /// Cancels a queued or running job. Its record turns `cancelled` at once;
+    /// a running job writes nothing more (runners check before each write)
+    /// and its worker is free again after the model step in progress. A
+    /// finished job is returned unchanged.
     @discardableResult
     public func cancel(_ id: String) throws -> JobRecord {
-        let (record, context) = try state.withLock { s -> (JobRecord, JobContext?) in
+        let (record, context, changed) = try state.withLock { s -> (JobRecord, JobContext?, Bool) in
             guard var r = s.records[id] else { throw JobError.notFound(id) }
-            if r.state == .queued {
-                r.state = .cancelled
-                r.finishedAt = Date()
-                r.updatedAt = Date()
-                s.records[id] = r
-            }
-            return (r, s.running[id])
+            let context = s.running[id]
+            guard !r.state.isFinished else { return (r, context, false) }
+            r.state = .cancelled
+            r.finishedAt = Date()
+            r.updatedAt = Date()
+            r.progress.etaSeconds = nil
+            s.records[id] = r
+            return (r, context, true)
         }
         context?.cancelFlag.store(true, ordering: .relaxed)
-        if context == nil && record.state == .cancelled { persist(record) }
+        if changed { persist(record) }
         return record
     }
 
-    /// Cancels the job, waits up to `timeout` seconds for it to stop, then
-    /// removes its record and folder.
-    public func delete(_ id: String, timeout: Double = 5) throws {
+    /// Cancels the job and removes its record and folder. When its worker is
+    /// still inside a model step after `grace` seconds, the record is gone
+    /// at once and the folder is removed when the worker lets go.
+    public func delete(_ id: String, grace: Double = 1) throws {
         try cancel(id)
-        let deadline = Date().addingTimeInterval(timeout)
-        while state.withLock({ $0.running[id] != nil }) {
-            guard Date() < deadline else { throw JobError.busy(id) }
-            usleep(20_000)
+        let deadline = Date().addingTimeInterval(grace)
+        while state.withLock({ $0.running[id] != nil }) && Date() < deadline { usleep(10_000) }
+        let stillRunning = state.withLock { s -> Bool in
+            s.records[id] = nil
+            if s.running[id] != nil { s.deleting.insert(id); return true }
+            return false
         }
-        state.withLock { _ = $0.records.removeValue(forKey: id) }
-        try? FileManager.default.removeItem(at: folder(of: id))
+        if !stillRunning { try? FileManager.default.removeItem(at: folder(of: id)) }
     }
 
     static func newID() -> String {

@@ -5,10 +5,15 @@ import XCTest
 
 /// A runner that counts to `parameters.n`, one unit per 20 ms, keeping its
 /// count in `count.txt` in the job folder so a resumed run continues.
+/// Runs counted across threads.
+final class RunCounter: Sendable {
+    let value = Atomic<Int>(0)
+}
+
 struct CountingRunner: JobRunner {
     let kind = "count"
     let resumable: Bool
-    let runs = Atomic<Int>(0)
+    let runs = RunCounter()
 
     func validate(_ p: [String: JobValue]) throws -> [String: JobValue] {
         guard let n = p["n"]?.number, n >= 1 else { throw JobError.invalid(field: "n", message: "n must be at least 1") }
@@ -16,7 +21,7 @@ struct CountingRunner: JobRunner {
     }
 
     func run(_ context: JobContext) throws -> JobValue? {
-        runs.add(1, ordering: .relaxed)
+        runs.value.add(1, ordering: .relaxed)
         let n = Int(context.parameters["n"]!.number!)
         let file = context.directory.appendingPathComponent("count.txt")
         var i = (try? String(contentsOf: file, encoding: .utf8)).flatMap { Int($0) } ?? 0
@@ -108,7 +113,7 @@ final class JobQueueTests: XCTestCase {
         let done = try wait(q, job.id, for: [.succeeded, .failed])
         XCTAssertEqual(done.state, .succeeded)
         XCTAssertEqual(done.attempts, 2)
-        XCTAssertEqual(r.runs.load(ordering: .relaxed), 1)
+        XCTAssertEqual(r.runs.value.load(ordering: .relaxed), 1)
         XCTAssertEqual(done.result?["counted"], .number(60))
         q.stop()
     }
@@ -118,9 +123,9 @@ final class JobQueueTests: XCTestCase {
         let id = "job-crashed"
         let folder = dir.appendingPathComponent(id)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        var r = JobRecord(id: id, kind: "count", state: .running, parameters: ["n": .number(3)], createdAt: Date(), updatedAt: Date())
-        r.attempts = 1
-        try JobRecord.encoder.encode(r).write(to: folder.appendingPathComponent("job.json"))
+        let record = #"{"id":"job-crashed","kind":"count","state":"running","parameters":{"n":3},"progress":{"done":1,"total":3},"#
+            + #""created_at":"2026-12-03T08:00:00.000Z","updated_at":"2026-12-03T08:00:01.000Z","notes":[],"attempts":1}"#
+        try Data(record.utf8).write(to: folder.appendingPathComponent("job.json"))
         let (q, _) = try makeQueue(resumable: false)
         let failed = try wait(q, id, for: [.failed, .succeeded])
         XCTAssertEqual(failed.state, .failed)
