@@ -43,22 +43,22 @@ let package = Package(
         .target(name: "CPrefetch", path: "Sources/CPrefetch"),
 
         // MARK: - Libraries, lowest first
-        .target(name: "Numerics", dependencies: ["CBLAS", "CPrefetch"], swiftSettings: common + kernelFlags),
-        .target(name: "Tokenization", swiftSettings: common + kernelFlags),
+        .target(name: "Numerics", dependencies: ["CBLAS", "CPrefetch"], swiftSettings: swift6 + kernelFlags),
+        .target(name: "Tokenization", swiftSettings: swift6 + kernelFlags),
         .target(name: "Encoder", dependencies: ["Numerics", "Tokenization"], swiftSettings: common + kernelFlags),
         .target(name: "Generator", dependencies: ["Numerics", "Tokenization"], swiftSettings: common + kernelFlags),
         .target(name: "Storage", swiftSettings: swift6 + kernelFlags),
-        .target(name: "Index", dependencies: ["Numerics", "Storage", "CPrefetch"], swiftSettings: common + kernelFlags),
+        .target(name: "Index", dependencies: ["Numerics", "Storage", "CPrefetch"], swiftSettings: swift6 + kernelFlags),
         .target(
             name: "Engine", dependencies: ["Encoder", "Index", "Numerics", "Storage", "Tokenization"],
             swiftSettings: swift6 + kernelFlags),
         .target(name: "Jobs", dependencies: ["Storage"], swiftSettings: swift6),
-        .target(name: "Refinement", dependencies: ["Encoder", "Generator", "Jobs", "Numerics", "Storage"], swiftSettings: common + kernelFlags),
-        .target(name: "HTTP", dependencies: ["CZlib", "COpenSSL"], swiftSettings: common + kernelFlags),
+        .target(name: "Refinement", dependencies: ["Encoder", "Generator", "Jobs", "Numerics", "Storage", "Tokenization"], swiftSettings: common + kernelFlags),
+        .target(name: "HTTP", dependencies: ["CZlib", "COpenSSL"], swiftSettings: swift6 + kernelFlags),
         .target(
             name: "Service",
             dependencies: ["HTTP", "Engine", "Encoder", "Index", "Jobs", "Numerics", "Refinement", "Tokenization"],
-            swiftSettings: common + kernelFlags),
+            swiftSettings: swift6 + kernelFlags),
 
         // MARK: - Executable
         .executableTarget(
@@ -68,7 +68,7 @@ let package = Package(
                 "COpenSSL",  // SHA-256 of a training lists file, for its manifest
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: common + kernelFlags),
+            swiftSettings: swift6 + kernelFlags),
         // Opens a collection and upserts in a loop, printing each acknowledged
         // id; IndexTests SIGKILLs it and checks every acknowledged write.
         .executableTarget(name: "index-crash-harness", dependencies: ["Index"], swiftSettings: common),
@@ -78,10 +78,14 @@ let package = Package(
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "Numerics"], exclude: ["Fixtures"], swiftSettings: common),
         .testTarget(name: "EncoderTests", dependencies: ["Encoder", "Numerics", "Tokenization", "Refinement"], exclude: ["Fixtures"], swiftSettings: common),
         .testTarget(name: "GeneratorTests", dependencies: ["Generator", "Numerics", "Tokenization"], exclude: ["Fixtures"], swiftSettings: common + kernelFlags),
-        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Numerics"], swiftSettings: common),
-        .testTarget(name: "ServiceTests", dependencies: ["Service", "Engine", "HTTP", "Encoder", "Tokenization"], swiftSettings: common),
-        .testTarget(name: "RefinementTests", dependencies: ["Refinement", "Encoder", "Generator", "Numerics", "Tokenization"], exclude: ["Fixtures"], swiftSettings: [.swiftLanguageMode(.v6)]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Numerics", "TestSupport"], swiftSettings: common),
+        .testTarget(name: "ServiceTests", dependencies: ["Service", "HTTP", "Encoder", "TestSupport"], swiftSettings: common),
+        .testTarget(name: "RefinementTests", dependencies: ["Refinement", "Encoder", "Generator", "Numerics", "Tokenization"], exclude: ["Fixtures"], swiftSettings: swift6),
         .testTarget(name: "IndexTests", dependencies: ["Index", "Numerics", "Storage"], swiftSettings: common + kernelFlags),
+        .testTarget(name: "StorageTests", dependencies: ["Storage"], swiftSettings: swift6),
         .testTarget(name: "JobsTests", dependencies: ["Jobs"], swiftSettings: swift6),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Encoder", "Index", "Tokenization"], swiftSettings: common),
+        // A blocking HTTP client over raw sockets for the tests that talk to a real server.
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swift6),
     ]
 )

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Worked examples of the ranking-list loss (PAPER.md section 2), step by step,
+"""Worked examples of the ranking-list loss (docs/method.md section 2), step by step,
 in NumPy, for RankingLossTests.
 
 Writes Tests/RefinementTests/Fixtures/ranking_loss.json: for each case the
@@ -15,10 +15,10 @@ Cases:
                     teacher's closest), so B is non-zero with both signs;
   random            random unit vectors.
 
-The rank correction follows PAPER.md: in row i, column j (j >= i) belongs at
+The rank correction follows docs/method.md: in row i, column j (j >= i) belongs at
 rank r = j - i of the sub-row T[i][i:], and T'[i][j] is that sub-row's r-th
 largest value (the released reference code uses the absolute column j
-instead; PAPER.md's rule is the one implemented and pinned here).
+instead; docs/method.md's rule is the one implemented and pinned here).
 
 Run: python3 scripts/ranking_loss_fixture.py   (needs numpy only)
 """

@@ -8,13 +8,14 @@ import Tokenization
 
 /// Groups concurrent embedding work into shared forward passes.
 ///
-/// Handlers tokenise their inputs on their own task (off the socket
-/// threads) and submit the encodings. One compute thread owns the queue: it
+/// Callers (the engine's pipelines) tokenise their inputs on their own
+/// task and submit the encodings. One compute thread owns the queue: it
 /// takes inputs in arrival order up to a token budget — splitting large
 /// client batches across passes — and runs them as one packed forward (no
 /// padding, so grouping long with short wastes nothing). The queue is
-/// bounded: when full, `submit` throws `BatcherError.full` (the API answers
-/// 429). Work of a cancelled request (its client went away) is dropped.
+/// bounded: when full, `submit` throws `BatcherError.full` (the engine
+/// reports `EngineError.overloaded`, which the API answers with 429). Work
+/// of a cancelled request (its caller went away) is dropped.
 public final class Batcher: @unchecked Sendable {
     /// Tunables, with defaults sized for a 2-core machine.
     public struct Options: Sendable {
@@ -22,7 +23,7 @@ public final class Batcher: @unchecked Sendable {
         public var maxBatchTokens = 8192
         /// Inputs per forward pass at most.
         public var maxBatchInputs = 256
-        /// Inputs waiting in the queue at most; beyond it requests get 429.
+        /// Inputs waiting in the queue at most; beyond it `submit` refuses work.
         public var maxQueuedInputs = 8192
         /// Cores one forward pass is spread over.
         public var threads = 1

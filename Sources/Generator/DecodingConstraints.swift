@@ -1,6 +1,6 @@
 // MARK: - Ready-made hooks for controlled rewriting
 //
-// PAPER.md §1 ("what small generators need"): while rewriting a sentence,
+// docs/method.md §1 ("what small generators need"): while rewriting a sentence,
 // forbid tokens that would complete an n-gram of the source's own tokens,
 // and stop a sequence once it starts repeating itself. Both are plain values
 // the caller turns into a `LogitsHook` / `StopHook`, one per sequence.

@@ -73,7 +73,7 @@ enum Listener {
                 pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { v4 in
                     var address = v4.pointee.sin_addr
                     inet_ntop(AF_INET, &address, &text, socklen_t(text.count))
-                    return String(cString: text) + ":" + String(UInt16(bigEndian: v4.pointee.sin_port))
+                    return Self.string(text) + ":" + String(UInt16(bigEndian: v4.pointee.sin_port))
                 }
             }
         case AF_INET6:
@@ -81,12 +81,17 @@ enum Listener {
                 pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { v6 in
                     var address = v6.pointee.sin6_addr
                     inet_ntop(AF_INET6, &address, &text, socklen_t(text.count))
-                    return "[" + String(cString: text) + "]:" + String(UInt16(bigEndian: v6.pointee.sin6_port))
+                    return "[" + Self.string(text) + "]:" + String(UInt16(bigEndian: v6.pointee.sin6_port))
                 }
             }
         default:
             return "unknown"
         }
+    }
+
+    /// The text of a NUL-terminated C string in `buffer`.
+    private static func string(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     private static func boundPort(of storage: sockaddr_storage) -> Int {

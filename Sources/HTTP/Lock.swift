@@ -1,30 +1,19 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import Synchronization
 
 // MARK: - Lock
 
-/// A plain mutex for the few pieces of state shared across queues (the
-/// connection table, shutdown flags).
-final class Lock: @unchecked Sendable {
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-
-    init() {
-        pthread_mutex_init(mutex, nil)
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
+/// A mutex for the few pieces of state shared across queues (the
+/// connection table, shutdown flags) that live as several fields of one
+/// class rather than one value: `Synchronization.Mutex` without a value of
+/// its own, so the whole project has one lock primitive (see
+/// docs/architecture.md, "Locks"). Where the guarded state is one value,
+/// hold it in a `Mutex` directly.
+final class Lock: Sendable {
+    private let mutex = Mutex(())
 
     /// Runs `body` holding the lock.
     @inline(__always)
-    func withLock<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return try body()
+    func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        try mutex.withLock { (_: inout sending ()) throws(E) -> sending T in try body() }
     }
 }

@@ -99,7 +99,11 @@ final class ServerCore: @unchecked Sendable {
             } catch let error as SystemCallError {
                 if error.errno == ECONNABORTED || error.errno == EPROTO { continue }
                 // Out of descriptors: pause accepting briefly instead of spinning.
-                if error.errno == EMFILE || error.errno == ENFILE, let source = listenSource {
+                if error.errno == EMFILE || error.errno == ENFILE, let listening = listenSource {
+                    // Dispatch sources are thread-safe but not marked Sendable.
+                    // The same source is resumed even if shutdown cancels it
+                    // meanwhile: releasing a suspended source traps.
+                    nonisolated(unsafe) let source = listening
                     source.suspend()
                     acceptQueue.asyncAfter(deadline: .now() + .milliseconds(100)) { source.resume() }
                 }

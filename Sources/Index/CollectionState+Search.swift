@@ -92,7 +92,7 @@ extension CollectionState {
         // thread that is descheduled (a busy machine) or drew slow queries
         // does not hold the whole batch back.
         let next = AtomicCounter(0)
-        DispatchQueue.concurrentPerform(iterations: threads) { _ in
+        parallelFor(iterations: threads) { _ in
             while true {
                 let i = next.fetchAdd(1)
                 if i >= batch { break }

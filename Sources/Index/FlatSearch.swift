@@ -36,7 +36,7 @@ enum FlatSearch {
         let partial = UnsafeMutableBufferPointer<TopK>.allocate(capacity: chunks)
         defer { partial.deallocate() }
         let base = store.base
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+        parallelFor(iterations: chunks) { c in
             var top = TopK(k: k)
             scan(base, d: d, rows: (c * per)..<min(n, (c + 1) * per), query: query, top: &top, accept: accept)
             (partial.baseAddress! + c).initialize(to: top)

@@ -177,7 +177,7 @@ final class HNSWGraph {
         for _ in start..<last { _ = addNode() }
         let next = AtomicCounter(start)
         let pool = contexts, total = nodeCount
-        DispatchQueue.concurrentPerform(iterations: threads) { _ in
+        parallelFor(iterations: threads) { _ in
             let ctx = pool.acquire(nodes: total)
             while true {
                 let i = next.fetchAdd(1)

@@ -36,8 +36,12 @@ public final class ParallelRegions: @unchecked Sendable {
     private let epoch = Atomic<Int>(0)
     private let pending = Atomic<Int>(0)
     private let sleepers = Atomic<Int>(0)
-    private var mutex = pthread_mutex_t()
-    private var wake = pthread_cond_t()
+    // The sleep/wake pair for idle workers. `Mutex` has no condition
+    // variable, so these stay pthread objects — on the heap, because they
+    // must not move while in use and a stored property passed with `&` has
+    // no stable address. Never freed: `shared` lives as long as the process.
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let wake: UnsafeMutablePointer<pthread_cond_t>
     private var workers = 0
     // The current region; written by the caller before `epoch` moves on,
     // read by workers after they see it move.
@@ -45,8 +49,12 @@ public final class ParallelRegions: @unchecked Sendable {
     nonisolated(unsafe) private var parts = 0
 
     init() {
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&wake, nil)
+        mutex = .allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
+        wake = .allocate(capacity: 1)
+        wake.initialize(to: pthread_cond_t())
+        pthread_cond_init(wake, nil)
     }
 
     /// Calls `body(p)` for `p` in `0..<parts`, in parallel, and returns when
@@ -60,7 +68,10 @@ public final class ParallelRegions: @unchecked Sendable {
         }
         guard mine && parts - 1 <= Self.maxWorkers else {
             if mine { busy.withLock { $0 = false } }
-            DispatchQueue.concurrentPerform(iterations: parts, execute: body)
+            withoutActuallyEscaping(body) { escaping in
+                let shared = SharedBody(call: escaping)
+                DispatchQueue.concurrentPerform(iterations: parts) { shared.call($0) }
+            }
             return
         }
         defer { busy.withLock { $0 = false } }
@@ -74,9 +85,9 @@ public final class ParallelRegions: @unchecked Sendable {
             pending.store(workers, ordering: .sequentiallyConsistent)
             epoch.add(1, ordering: .sequentiallyConsistent)
             if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
-                pthread_mutex_lock(&mutex)
-                pthread_cond_broadcast(&wake)
-                pthread_mutex_unlock(&mutex)
+                pthread_mutex_lock(mutex)
+                pthread_cond_broadcast(wake)
+                pthread_mutex_unlock(mutex)
             }
             escaping(0)
             while pending.load(ordering: .acquiring) > 0 { Self.pause() }
@@ -105,11 +116,11 @@ public final class ParallelRegions: @unchecked Sendable {
             while epoch.load(ordering: .acquiring) == seen {
                 spins += 1
                 if spins < Self.spinLimit { Self.pause(); continue }
-                pthread_mutex_lock(&mutex)
+                pthread_mutex_lock(mutex)
                 sleepers.add(1, ordering: .sequentiallyConsistent)
-                while epoch.load(ordering: .sequentiallyConsistent) == seen { pthread_cond_wait(&wake, &mutex) }
+                while epoch.load(ordering: .sequentiallyConsistent) == seen { pthread_cond_wait(wake, mutex) }
                 sleepers.subtract(1, ordering: .sequentiallyConsistent)
-                pthread_mutex_unlock(&mutex)
+                pthread_mutex_unlock(mutex)
             }
             seen = epoch.load(ordering: .acquiring)
             if index < parts, let body { body(index) }
@@ -121,6 +132,13 @@ public final class ParallelRegions: @unchecked Sendable {
     static func pause() {
         ranksmith_cpu_relax()
     }
+}
+
+/// A region's body, shared by the threads that run its parts. Not checked
+/// by the compiler: `run`'s contract is that parts touch disjoint data, and
+/// the body never outlives the call (`withoutActuallyEscaping`).
+private struct SharedBody: @unchecked Sendable {
+    let call: (Int) -> Void
 }
 
 /// A worker thread's entry point, handed through `pthread_create`.

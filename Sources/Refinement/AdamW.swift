@@ -9,7 +9,7 @@ public struct AdamWOptions: Sendable, Codable, Equatable {
     public var beta1: Double = 0.9
     public var beta2: Double = 0.999
     public var epsilon: Double = 1e-8
-    /// Decoupled weight decay. The issue asks for 0.01; PAPER.md (and the
+    /// Decoupled weight decay. The issue asks for 0.01; docs/method.md (and the
     /// paper's code) use 0. Both are one flag away.
     public var weightDecay: Double = 0.01
 

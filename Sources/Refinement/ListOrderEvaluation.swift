@@ -18,7 +18,7 @@ public enum ListOrderEvaluation {
             let vectors = model.embed(encodings, threads: threads)
             let h = vectors.cols
             let cosines = (1..<list.count).map { r in (0..<h).reduce(0.0) { $0 + Double(vectors[0, $1]) * Double(vectors[r, $1]) } }
-            total += Metrics.spearman(cosines, (1..<list.count).map { -Double($0) })
+            total += RankingMetrics.spearman(cosines, (1..<list.count).map { -Double($0) })
         }
         return total / Double(lists.count) * 100
     }

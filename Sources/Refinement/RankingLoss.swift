@@ -1,7 +1,7 @@
 import Foundation
 import Numerics
 
-// MARK: - The ranking-list loss (PAPER.md §2)
+// MARK: - The ranking-list loss (docs/method.md §2)
 //
 // For one list of n sentences (x0 the anchor, then the synthesised order):
 //   T  = cos(teacher)/τ2                     teacher similarity matrix
@@ -71,10 +71,10 @@ public struct RankingTarget: Sendable {
         var target = [Double](repeating: 0, count: n * n)
         var b = [Double](repeating: 0, count: n * n)
         for i in 0..<n {
-            // PAPER.md's rule: column j of row i belongs at the *relative*
+            // docs/method.md's rule: column j of row i belongs at the *relative*
             // rank r = j − i of the sub-row T[i][i…n-1]. The paper's released
             // code compares against the absolute column j instead, which
-            // flips signs for rows i ≥ 2; where the two disagree PAPER.md wins.
+            // flips signs for rows i ≥ 2; where the two disagree docs/method.md wins.
             let sub = tm[(i * n + i)..<(i * n + n)].sorted(by: >)
             for j in i..<n {
                 let value = tm[i * n + j], wanted = sub[j - i]

@@ -45,6 +45,6 @@ public enum STSEvaluation {
                 Double(Kernels.dot(p.baseAddress! + index[pairs.first[i]]! * h, p.baseAddress! + index[pairs.second[i]]! * h, h))
             }
         }
-        return (Metrics.spearman(cosines, pairs.scores) * 100, Metrics.pearson(cosines, pairs.scores) * 100)
+        return (RankingMetrics.spearman(cosines, pairs.scores) * 100, RankingMetrics.pearson(cosines, pairs.scores) * 100)
     }
 }

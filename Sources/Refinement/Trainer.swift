@@ -6,7 +6,7 @@ import Foundation
 import Numerics
 import Tokenization
 
-// MARK: - Post-training on ranking lists (PAPER.md §2)
+// MARK: - Post-training on ranking lists (docs/method.md §2)
 
 /// One point of the training curve.
 public struct TrainingCurvePoint: Sendable, Codable, Equatable {

@@ -2,12 +2,12 @@ import Foundation
 
 // MARK: - Training settings
 
-/// Hyper-parameters of post-training on ranking lists, with PAPER.md's
+/// Hyper-parameters of post-training on ranking lists, with docs/method.md's
 /// defaults where it gives them.
 public struct TrainingOptions: Sendable, Codable, Equatable {
     /// Peak learning rate (paper: 3e-6 for BERT-base).
     public var learningRate: Double = 3e-6
-    /// Optimiser moments and weight decay (issue: 0.01; PAPER.md: 0).
+    /// Optimiser moments and weight decay (issue: 0.01; docs/method.md: 0).
     public var adamW = AdamWOptions()
     /// Share of the steps spent warming the learning rate up linearly from
     /// 0; it then decays linearly to 0 at the last step.

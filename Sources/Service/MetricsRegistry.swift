@@ -1,11 +1,12 @@
 import Foundation
+import Synchronization
 
 // MARK: - Prometheus metrics
 
 /// Counters, gauges and histograms rendered in the Prometheus text format
 /// (version 0.0.4). One lock guards all series; updates are a dictionary
 /// lookup and an add, cheap next to any request.
-public final class MetricsRegistry: @unchecked Sendable {
+public final class MetricsRegistry: Sendable {
     /// Latency buckets in seconds (1 ms … 30 s).
     public static let latencyBuckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
     /// Batch-size buckets (inputs per forward pass).
@@ -20,12 +21,30 @@ public final class MetricsRegistry: @unchecked Sendable {
         var histograms: [String: (counts: [Double], sum: Double, count: Double)] = [:]
     }
 
-    private let lock = NSLock()
-    private var families: [String: Family] = [:]
-    private var order: [String] = []
-    private var gauges: [(name: String, help: String, read: @Sendable () -> Double)] = []
-    private var labelledGauges: [(name: String, help: String, read: @Sendable () -> [([(String, String)], Double)])] = []
+    private struct Gauge {
+        var name: String
+        var help: String
+        var read: @Sendable () -> Double
+    }
 
+    /// A gauge with one series per label set (e.g. jobs by state).
+    private struct LabelledGauge {
+        var name: String
+        var help: String
+        var read: @Sendable () -> [([(String, String)], Double)]
+    }
+
+    private struct Series {
+        var families: [String: Family] = [:]
+        /// Family names in declaration order, the order they render in.
+        var order: [String] = []
+        var gauges: [Gauge] = []
+        var labelledGauges: [LabelledGauge] = []
+    }
+
+    private let series = Mutex(Series())
+
+    /// An empty registry.
     public init() {}
 
     /// Declares a counter.
@@ -38,55 +57,53 @@ public final class MetricsRegistry: @unchecked Sendable {
 
     /// Declares a gauge read when metrics are rendered.
     public func gauge(_ name: String, help: String, read: @escaping @Sendable () -> Double) {
-        lock.lock(); defer { lock.unlock() }
-        gauges.append((name, help, read))
+        series.withLock { $0.gauges.append(Gauge(name: name, help: help, read: read)) }
     }
 
     /// Declares a gauge with one series per label set, read when metrics are rendered.
-    public func gauge(_ name: String, help: String, series: @escaping @Sendable () -> [([(String, String)], Double)]) {
-        lock.lock(); defer { lock.unlock() }
-        labelledGauges.append((name, help, series))
+    public func gauge(_ name: String, help: String, series read: @escaping @Sendable () -> [([(String, String)], Double)]) {
+        series.withLock { $0.labelledGauges.append(LabelledGauge(name: name, help: help, read: read)) }
     }
 
     private func declare(_ name: String, _ family: Family) {
-        lock.lock(); defer { lock.unlock() }
-        if families[name] == nil { order.append(name) }
-        families[name] = family
+        series.withLock {
+            if $0.families[name] == nil { $0.order.append(name) }
+            $0.families[name] = family
+        }
     }
 
     /// Adds `value` to counter `name` with `labels`.
     public func increment(_ name: String, _ labels: [(String, String)] = [], by value: Double = 1) {
         let key = Self.labelString(labels)
-        lock.lock(); defer { lock.unlock() }
-        families[name]?.values[key, default: 0] += value
+        series.withLock { $0.families[name]?.values[key, default: 0] += value }
     }
 
     /// Records one observation in histogram `name`.
     public func observe(_ name: String, _ value: Double, _ labels: [(String, String)] = []) {
         let key = Self.labelString(labels)
-        lock.lock(); defer { lock.unlock() }
-        guard var family = families[name] else { return }
-        var h = family.histograms[key] ?? (counts: [Double](repeating: 0, count: family.buckets.count), sum: 0, count: 0)
-        for (i, bound) in family.buckets.enumerated() where value <= bound { h.counts[i] += 1 }
-        h.sum += value
-        h.count += 1
-        family.histograms[key] = h
-        families[name] = family
+        series.withLock {
+            guard var family = $0.families[name] else { return }
+            var h = family.histograms[key] ?? (counts: [Double](repeating: 0, count: family.buckets.count), sum: 0, count: 0)
+            for (i, bound) in family.buckets.enumerated() where value <= bound { h.counts[i] += 1 }
+            h.sum += value
+            h.count += 1
+            family.histograms[key] = h
+            $0.families[name] = family
+        }
     }
 
     /// The current value of a counter series (tests and /info use it).
     public func value(_ name: String, _ labels: [(String, String)] = []) -> Double {
-        lock.lock(); defer { lock.unlock() }
-        return families[name]?.values[Self.labelString(labels)] ?? 0
+        let key = Self.labelString(labels)
+        return series.withLock { $0.families[name]?.values[key] ?? 0 }
     }
 
     /// The whole registry in Prometheus text format.
     public func render() -> String {
-        lock.lock()
-        let snapshot = order.compactMap { name in families[name].map { (name, $0) } }
-        let gaugeList = gauges
-        let labelledList = labelledGauges
-        lock.unlock()
+        // Copy under the lock; format (and read the gauges) outside it.
+        let (snapshot, gaugeList, labelledList) = series.withLock { s in
+            (s.order.compactMap { name in s.families[name].map { (name, $0) } }, s.gauges, s.labelledGauges)
+        }
         var out = ""
         for (name, family) in snapshot {
             out += "# HELP \(name) \(family.help)\n# TYPE \(name) \(family.kind)\n"

@@ -1,6 +1,8 @@
+import Encoder
 import Engine
 import Foundation
 import HTTP
+import Tokenization
 
 // MARK: - Operations endpoints
 

@@ -4,6 +4,7 @@ import HTTP
 import Jobs
 import Numerics
 import Refinement
+import Synchronization
 
 // MARK: - The service
 
@@ -28,8 +29,7 @@ public final class RanksmithService: @unchecked Sendable {
     let jobsError: String?
     /// Counters of synthesis jobs, for /metrics.
     let synthesisMetrics = SynthesisMetrics()
-    private let readyLock = NSLock()
-    private var isReady = false
+    private let isReady = Mutex(false)
 
     /// Loads the model and prepares the data directory; throws a
     /// `ServiceStartError` with one line saying what to fix.
@@ -149,13 +149,10 @@ public final class RanksmithService: @unchecked Sendable {
     }
 
     func setReady(_ value: Bool) {
-        readyLock.lock(); isReady = value; readyLock.unlock()
+        isReady.withLock { $0 = value }
     }
 
-    var ready: Bool {
-        readyLock.lock(); defer { readyLock.unlock() }
-        return isReady
-    }
+    var ready: Bool { isReady.withLock { $0 } }
 
     // MARK: Routing
 

@@ -16,7 +16,8 @@ import Foundation
 // LSNs increase by one per record. Recovery replays records after the
 // owner's snapshot LSN; a record that is cut short or fails its checksum at
 // the end of the newest segment is a torn write (never acknowledged) and is
-// cut off; a bad record anywhere else is corruption.
+// cut off; a bad record anywhere else is corruption. How the Index uses it
+// (log, commit, apply, snapshot): docs/architecture.md, "The index write path".
 
 /// A durable, append-only log of records with group commit.
 ///

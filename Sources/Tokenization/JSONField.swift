@@ -23,9 +23,9 @@ struct JSONFile {
 
     init(_ url: URL) throws {
         let data = try readTokenizerFile(url)
-        let value: JSONValue
+        let value: TokenizerJSON
         do {
-            value = try JSONValue.parse([UInt8](data))
+            value = try TokenizerJSON.parse([UInt8](data))
         } catch let error as JSONSyntaxError {
             throw TokenizerError.invalidJSON(path: url.path, reason: "\(error) (the file has \(data.count) bytes)")
         }
@@ -43,14 +43,14 @@ struct JSONField {
     /// The JSON path, e.g. `model.vocab` or `added_tokens[3].content`.
     let name: String
     /// nil when absent.
-    let value: JSONValue?
+    let value: TokenizerJSON?
 
     func child(_ key: String) -> JSONField {
         JSONField(path: path, name: name.isEmpty ? key : name + "." + key, value: value?[key])
     }
 
     func index(_ k: Int) -> JSONField {
-        var element: JSONValue?
+        var element: TokenizerJSON?
         if case .array(let list)? = value, k < list.count { element = list[k] }
         return JSONField(path: path, name: "\(name)[\(k)]", value: element)
     }
@@ -69,7 +69,7 @@ struct JSONField {
     }
 
     /// The members of an object, in file order.
-    func members() throws -> [(key: String, value: JSONValue)] {
+    func members() throws -> [(key: String, value: TokenizerJSON)] {
         guard case .object(let m)? = value else { throw fail("is not an object") }
         return m
     }

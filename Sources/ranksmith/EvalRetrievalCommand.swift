@@ -46,8 +46,8 @@ struct EvalRetrievalCommand: ParsableCommand {
             guard let gains = set.qrels[q.id], gains.values.contains(where: { $0 > 0 }) else { continue }
             let hits = try collection.search(vector: queryVectors.row(i), topK: 100)
             let ranked = hits.map(\.document.id)
-            ndcg += Metrics.ndcg(ranked: ranked, gains: gains, k: 10)
-            recall += Metrics.recall(ranked: ranked, gains: gains, k: 100)
+            ndcg += RankingMetrics.ndcg(ranked: ranked, gains: gains, k: 10)
+            recall += RankingMetrics.recall(ranked: ranked, gains: gains, k: 100)
             judged += 1
         }
         let n = Double(max(judged, 1))

@@ -6,7 +6,7 @@ import Numerics
 import Refinement
 
 /// `ranksmith train`: post-trains an embedding model on ranking lists
-/// (PAPER.md §2) and writes a new model version.
+/// (docs/method.md §2) and writes a new model version.
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
@@ -30,7 +30,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Peak learning rate.")
     var lr: Double = 3e-6
 
-    @Option(help: "AdamW decoupled weight decay (PAPER.md uses 0).")
+    @Option(help: "AdamW decoupled weight decay (docs/method.md uses 0).")
     var weightDecay: Double = 0.01
 
     @Option(help: "Steps (default: one epoch over the lists).")

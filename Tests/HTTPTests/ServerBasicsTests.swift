@@ -1,5 +1,6 @@
 import Foundation
 import HTTP
+import TestSupport
 import XCTest
 
 /// Request/response basics over real sockets: keep-alive, pipelining,

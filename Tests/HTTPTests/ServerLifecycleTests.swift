@@ -4,6 +4,7 @@ import Numerics
 import XCTest
 #if canImport(Glibc)
 import Glibc
+import TestSupport
 #endif
 
 /// Slow clients, cancellation, descriptor hygiene, graceful shutdown, signals.

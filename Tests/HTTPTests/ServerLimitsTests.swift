@@ -1,5 +1,6 @@
 import Foundation
 import HTTP
+import TestSupport
 import XCTest
 
 /// Refusals over real sockets: smuggling shapes, limits, timeouts,
@@ -42,7 +43,8 @@ final class ServerLimitsTests: XCTestCase {
         // A big body already on its way still gets to read the 413 (lingering close).
         let client = try TestClient(port: port)
         client.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
-        client.send("1000\r\n" + String(repeating: "z", count: 4096) + "\r\n" + "1000\r\n" + String(repeating: "z", count: 4096) + "\r\n")
+        let chunk = "1000\r\n" + String(repeating: "z", count: 4096) + "\r\n"
+        client.send(chunk + chunk)
         XCTAssertEqual(try client.readResponse().status, 413)
     }
 

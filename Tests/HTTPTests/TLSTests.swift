@@ -1,5 +1,6 @@
 import Foundation
 import HTTP
+import TestSupport
 import XCTest
 
 /// TLS with a self-signed certificate made by the `openssl` tool, checked

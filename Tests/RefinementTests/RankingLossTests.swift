@@ -94,7 +94,7 @@ final class RankingLossTests: XCTestCase {
     }
 
     /// B = 0 when the teacher already agrees with the list; where it
-    /// reverses the anchor's row, B has the signs PAPER.md's relative-rank
+    /// reverses the anchor's row, B has the signs docs/method.md's relative-rank
     /// rule gives (positive: the teacher puts j too far).
     func testCorrectionSigns() throws {
         let fixture = try load()

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// The real server as a child process, killed with SIGKILL while upserts
@@ -50,7 +51,7 @@ final class DurabilityTests: XCTestCase {
         let rounds = 6
         for round in 0..<rounds {
             let (process, port) = try launch(dataDir: dataDir)
-            let client = TestClient(port: port)
+            let client = TestClient(requestsTo: port)
             if round == 0 { XCTAssertEqual(try client.request("PUT", "/collections/docs").status, 201) }
             // Everything acknowledged so far is there, and nothing deleted came back.
             let info = try XCTUnwrap(try client.request("GET", "/collections/docs").json as? [String: Any])
@@ -84,7 +85,7 @@ final class DurabilityTests: XCTestCase {
             // Deletes must stick too: delete one acknowledged id per round on the next start.
             if round < rounds - 1, let victim = acknowledged.first {
                 let (p2, port2) = try launch(dataDir: dataDir)
-                XCTAssertEqual(try TestClient(port: port2).request("DELETE", "/collections/docs/documents/\(victim)").status, 200)
+                XCTAssertEqual(try TestClient(requestsTo: port2).request("DELETE", "/collections/docs/documents/\(victim)").status, 200)
                 acknowledged.remove(victim)
                 deleted.insert(victim)
                 kill(p2.processIdentifier, SIGKILL)

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import XCTest
 
 /// Reranking, authentication, dynamic batching and back-pressure.
@@ -60,8 +61,7 @@ final class RerankAndBatchingTests: ServiceTestCase {
     func testConcurrentRequestsShareForwardPassesAndMatchSingles() throws {
         try startService()
         let texts = (0..<48).map { "Sentence number \($0) about \(["cats", "stocks", "rain", "music"][$0 % 4])." }
-        var results = [[Float]](repeating: [], count: texts.count)
-        let lock = NSLock()
+        let rows = LockedRows(count: texts.count)
         // One thread per request, so that all 48 are in flight at once
         // (a thread pool sized to the cores would send them two by two).
         let done = DispatchGroup()
@@ -71,11 +71,12 @@ final class RerankAndBatchingTests: ServiceTestCase {
             Thread {
                 let r = try? client.post("/embed", json: ["inputs": texts[i]])
                 let v = self.floats((r?.json as? [Any])?.first)
-                lock.lock(); results[i] = v; lock.unlock()
+                rows.set(i, v)
                 done.leave()
             }.start()
         }
         done.wait()
+        let results = rows.all
         let reference = try XCTUnwrap(Self.referenceModel).embed(texts).vectors
         for i in texts.indices {
             XCTAssertEqual(results[i].count, 384, "request \(i) failed")
@@ -129,4 +130,12 @@ extension RerankAndBatchingTests {
         XCTAssertEqual(empty.status, 422)
         XCTAssertTrue(empty.errorMessage?.contains("inputs[0]") == true, empty.text)
     }
+}
+
+/// Rows written from several threads.
+final class LockedRows: Sendable {
+    private let rows: Mutex<[[Float]]>
+    init(count: Int) { rows = Mutex([[Float]](repeating: [], count: count)) }
+    func set(_ i: Int, _ row: [Float]) { rows.withLock { $0[i] = row } }
+    var all: [[Float]] { rows.withLock { $0 } }
 }

@@ -2,6 +2,7 @@ import Encoder
 import Foundation
 import HTTP
 import Service
+import TestSupport
 import XCTest
 
 /// Starts a real `RanksmithService` on 127.0.0.1 with an ephemeral port.
@@ -25,7 +26,7 @@ class ServiceTestCase: XCTestCase {
         let service = try RanksmithService(configuration: c)
         let port = try service.start()
         self.service = service
-        self.client = TestClient(port: port)
+        self.client = TestClient(requestsTo: port)
         let dataDir = c.dataDirectory
         addTeardownBlock {
             await service.shutdown()

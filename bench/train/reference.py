@@ -2,7 +2,7 @@
 """The same training step as `ranksmith bench train`, in PyTorch with
 sentence-transformers' model: one list (anchor + N rewrites) encoded at
 --max-length tokens, mean pooling, L2 normalisation, S = cos/tau, the
-ranking-list loss of PAPER.md section 2 (teacher target precomputed once,
+ranking-list loss of docs/method.md section 2 (teacher target precomputed once,
 the teacher being frozen — as Ranksmith's trainer does), backward,
 gradient-norm clip 1.0, AdamW (lr 3e-6, weight decay 0.01). Dropout off
 (eval mode), as in Ranksmith.
@@ -45,7 +45,7 @@ def encode(model):
 
 
 def target(teacher_vectors):
-    """P = T + sign(B) ln(omega |B| + 1), B by PAPER.md's relative-rank rule."""
+    """P = T + sign(B) ln(omega |B| + 1), B by docs/method.md's relative-rank rule."""
     T = (teacher_vectors @ teacher_vectors.T).double().numpy() / TAU2
     n = T.shape[0]
     B = np.zeros_like(T)

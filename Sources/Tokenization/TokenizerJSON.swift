@@ -12,9 +12,9 @@
 // `maxDepth` deep, nothing after the top-level value.
 
 /// A parsed JSON value.
-enum JSONValue {
-    case object([(key: String, value: JSONValue)])
-    case array([JSONValue])
+enum TokenizerJSON {
+    case object([(key: String, value: TokenizerJSON)])
+    case array([TokenizerJSON])
     case string(String)
     /// Integers up to 2^53 are exact.
     case number(Double)
@@ -22,7 +22,7 @@ enum JSONValue {
     case null
 
     /// The value of `key` in an object (the last one, if repeated), else nil.
-    subscript(key: String) -> JSONValue? {
+    subscript(key: String) -> TokenizerJSON? {
         guard case .object(let members) = self else { return nil }
         return members.last { $0.key == key }?.value
     }
@@ -33,7 +33,7 @@ enum JSONValue {
     }
 
     /// Parses `bytes`; throws `JSONSyntaxError` with the byte offset of the problem.
-    static func parse(_ bytes: [UInt8]) throws -> JSONValue {
+    static func parse(_ bytes: [UInt8]) throws -> TokenizerJSON {
         try bytes.withUnsafeBufferPointer { buffer in
             var parser = JSONParser(bytes: buffer)
             let value = try parser.value(depth: 0)
@@ -71,7 +71,7 @@ private struct JSONParser {
         }
     }
 
-    mutating func value(depth: Int) throws -> JSONValue {
+    mutating func value(depth: Int) throws -> TokenizerJSON {
         guard depth < Self.maxDepth else { throw error("nested more than \(Self.maxDepth) deep") }
         skipWhitespace()
         guard position < bytes.count else { throw error("unexpected end of data") }
@@ -87,9 +87,9 @@ private struct JSONParser {
         }
     }
 
-    private mutating func object(depth: Int) throws -> JSONValue {
+    private mutating func object(depth: Int) throws -> TokenizerJSON {
         position += 1
-        var members: [(key: String, value: JSONValue)] = []
+        var members: [(key: String, value: TokenizerJSON)] = []
         skipWhitespace()
         if position < bytes.count && bytes[position] == UInt8(ascii: "}") {
             position += 1
@@ -110,9 +110,9 @@ private struct JSONParser {
         }
     }
 
-    private mutating func array(depth: Int) throws -> JSONValue {
+    private mutating func array(depth: Int) throws -> TokenizerJSON {
         position += 1
-        var elements: [JSONValue] = []
+        var elements: [TokenizerJSON] = []
         skipWhitespace()
         if position < bytes.count && bytes[position] == UInt8(ascii: "]") {
             position += 1

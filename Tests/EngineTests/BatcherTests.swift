@@ -1,13 +1,13 @@
 import Encoder
 import Engine
 import Foundation
-import Service
+import Synchronization
 import Tokenization
 import XCTest
 
 /// The dynamic batcher on its own: grouping, order, cancellation, bounds.
 final class BatcherTests: XCTestCase {
-    func model() throws -> BertModel { try XCTUnwrap(ServiceTestCase.referenceModel, "run `make models`") }
+    func model() throws -> BertModel { try XCTUnwrap(EngineFixtures.model, "run `make models`") }
 
     func testRowsComeBackInInputOrderAcrossPasses() async throws {
         let model = try model()
@@ -90,9 +90,8 @@ final class BatcherTests: XCTestCase {
 }
 
 /// A thread-safe counter for callbacks.
-final class Counter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var n = 0
-    func add(_ k: Int) { lock.lock(); n += k; lock.unlock() }
-    var value: Int { lock.lock(); defer { lock.unlock() }; return n }
+final class Counter: Sendable {
+    private let n = Mutex(0)
+    func add(_ k: Int) { n.withLock { $0 += k } }
+    var value: Int { n.withLock { $0 } }
 }

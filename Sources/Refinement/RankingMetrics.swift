@@ -6,7 +6,7 @@ import Foundation
 // retrieval and reranking.
 
 /// Evaluation metrics used by `ranksmith eval` and the refinement loop.
-public enum Metrics {
+public enum RankingMetrics {
     /// Average ranks (1-based), ties sharing the mean of their positions.
     public static func ranks(_ values: [Double]) -> [Double] {
         let order = values.indices.sorted { values[$0] < values[$1] }
