@@ -1,7 +1,9 @@
 import Engine
 import Foundation
 import HTTP
+import Jobs
 import Numerics
+import Refinement
 import Synchronization
 
 // MARK: - The service
@@ -21,6 +23,12 @@ public final class RanksmithService: @unchecked Sendable {
     public let metrics = MetricsRegistry()
     let started = Date()
     private(set) var server: HTTPServer?
+    /// Background jobs under `<data-dir>/jobs`; nil if that folder failed
+    /// to open (then job endpoints answer 503 with `jobsError`).
+    let jobs: JobQueue?
+    let jobsError: String?
+    /// Counters of synthesis jobs, for /metrics.
+    let synthesisMetrics = SynthesisMetrics()
     private let isReady = Mutex(false)
 
     /// Loads the model and prepares the data directory; throws a
@@ -64,7 +72,9 @@ public final class RanksmithService: @unchecked Sendable {
             // Serve embeddings anyway; collection endpoints and /ready say why not.
             FileHandle.standardError.write(Data("ranksmith serve: collections unavailable: \(error)\n".utf8))
         }
+        (jobs, jobsError) = Self.openJobs(configuration, metrics: synthesisMetrics)
         declareMetrics()
+        declareJobMetrics()
     }
 
     static func prepareDataDirectory(_ path: String) throws {
@@ -123,6 +133,7 @@ public final class RanksmithService: @unchecked Sendable {
             throw ServiceStartError("cannot listen on \(configuration.host):\(configuration.port): \(error)")
         }
         self.server = server
+        jobs?.start()
         setReady(true)
         let stale = engine.staleCollections
         if !stale.isEmpty {
@@ -151,6 +162,7 @@ public final class RanksmithService: @unchecked Sendable {
     public func runUntilTerminated(computeGrace: Double = 2) async -> Bool {
         await server?.runUntilTerminated()
         setReady(false)
+        jobs?.stop()
         return engine.stop(waitingUpTo: computeGrace)
     }
 
@@ -158,6 +170,7 @@ public final class RanksmithService: @unchecked Sendable {
     public func shutdown() async {
         setReady(false)
         await server?.shutdown()
+        jobs?.stop()
         engine.stop()
     }
 
@@ -189,6 +202,7 @@ public final class RanksmithService: @unchecked Sendable {
         router.get("/collections/{name}/documents/{id}", data { try await $0.getDocument($1) })
         router.delete("/collections/{name}/documents/{id}", data { try await $0.deleteDocument($1) })
         router.post("/search", data { try await $0.search($1) })
+        addJobRoutes(&router)
         router.get("/models", admin { try await $0.listModels($1) })
         router.get("/models/activation", admin { try await $0.activationStatus($1) })
         router.post("/models/{version}/activate", admin { try await $0.activateModel($1) })
@@ -226,8 +240,8 @@ public final class RanksmithService: @unchecked Sendable {
     func refusalBeforeBody(_ request: HTTPRequest) -> HTTPResponse? {
         guard let route = request.routePattern, !Self.openRoutes.contains(route) else { return nil }
         do {
-            // The /models routes are the admin ones (see makeRouter).
-            try authorize(request, admin: route.hasPrefix("/models"))
+            // The /jobs and /models routes are the admin ones (see makeRouter).
+            try authorize(request, admin: route.hasPrefix("/models") || route.hasPrefix("/jobs"))
             return nil
         } catch let error as APIError {
             return error.response
