@@ -72,8 +72,17 @@ final class JobQueueTests: XCTestCase {
         XCTAssertEqual(done.state, .succeeded)
         XCTAssertEqual(done.progress.done, 5)
         XCTAssertEqual(done.result?["counted"], .number(5))
-        let onDisk = try JobRecord.decoder.decode(JobRecord.self, from: Data(contentsOf: dir.appendingPathComponent("\(job.id)/job.json")))
+        // The final record is written right after it becomes visible in
+        // memory (same worker thread); allow that write a moment.
+        let file = dir.appendingPathComponent("\(job.id)/job.json")
+        var onDisk = try JobRecord.decoder.decode(JobRecord.self, from: Data(contentsOf: file))
+        let deadline = Date().addingTimeInterval(5)
+        while onDisk.state != .succeeded && Date() < deadline {
+            usleep(10_000)
+            onDisk = try JobRecord.decoder.decode(JobRecord.self, from: Data(contentsOf: file))
+        }
         XCTAssertEqual(onDisk.state, .succeeded)
+        XCTAssertEqual(onDisk.result?["counted"], .number(5))
         XCTAssertEqual(q.counts()[.succeeded], 1)
         q.stop()
     }
