@@ -52,12 +52,12 @@ let package = Package(
         .target(
             name: "Engine", dependencies: ["Encoder", "Index", "Numerics", "Storage", "Tokenization"],
             swiftSettings: swift6 + kernelFlags),
-        .target(name: "Jobs", swiftSettings: swift6),
-        .target(name: "Refinement", dependencies: ["Encoder", "Numerics", "Storage", "Tokenization"], swiftSettings: common + kernelFlags),
+        .target(name: "Jobs", dependencies: ["Storage"], swiftSettings: swift6),
+        .target(name: "Refinement", dependencies: ["Encoder", "Generator", "Jobs", "Numerics", "Storage", "Tokenization"], swiftSettings: common + kernelFlags),
         .target(name: "HTTP", dependencies: ["CZlib", "COpenSSL"], swiftSettings: swift6 + kernelFlags),
         .target(
             name: "Service",
-            dependencies: ["HTTP", "Engine", "Encoder", "Index", "Numerics", "Tokenization"],
+            dependencies: ["HTTP", "Engine", "Encoder", "Index", "Jobs", "Numerics", "Refinement", "Tokenization"],
             swiftSettings: swift6 + kernelFlags),
 
         // MARK: - Executable
@@ -79,11 +79,12 @@ let package = Package(
         .testTarget(name: "EncoderTests", dependencies: ["Encoder", "Numerics", "Tokenization", "Refinement"], exclude: ["Fixtures"], swiftSettings: common),
         .testTarget(name: "GeneratorTests", dependencies: ["Generator", "Numerics", "Tokenization"], exclude: ["Fixtures"], swiftSettings: common + kernelFlags),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Numerics", "TestSupport"], swiftSettings: common),
-        .testTarget(name: "ServiceTests", dependencies: ["Service", "HTTP", "Encoder", "TestSupport"], swiftSettings: common),
-        .testTarget(name: "RefinementTests", dependencies: ["Refinement", "Encoder", "Numerics", "Tokenization"], exclude: ["Fixtures"], swiftSettings: swift6),
+        .testTarget(name: "ServiceTests", dependencies: ["Service", "Engine", "HTTP", "Encoder", "Tokenization", "TestSupport"], swiftSettings: common),
+        .testTarget(name: "RefinementTests", dependencies: ["Refinement", "Encoder", "Generator", "Numerics", "Tokenization"], exclude: ["Fixtures"], swiftSettings: swift6),
         .testTarget(name: "IndexTests", dependencies: ["Index", "Numerics", "Storage"], swiftSettings: common + kernelFlags),
         .testTarget(name: "StorageTests", dependencies: ["Storage"], swiftSettings: swift6),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Encoder", "Index", "Tokenization"], swiftSettings: common),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs"], swiftSettings: swift6),
         // A blocking HTTP client over raw sockets for the tests that talk to a real server.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swift6),
     ]

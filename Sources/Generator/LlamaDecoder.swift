@@ -35,8 +35,14 @@ public final class LlamaDecoder {
     /// `score = l_neg + s·(l_pos − l_neg)` on log-softmaxed logits, the
     /// hook may edit the scores, one token is chosen and appended to both
     /// branches. All pairs run as one batch. Results are in input order.
+    /// With `prefix`, every prompt that starts with its tokens gets the
+    /// prefix's keys and values copied in instead of being run through the
+    /// model again (same results, less prompt work). `interrupt` is polled
+    /// before every forward call (prompt chunks included); once it answers
+    /// true, every unfinished sequence ends with `.stopCondition`.
     public func generateGuided(
-        _ pairs: [GuidedPrompt], options: GenerationOptions, logits hook: LogitsHook? = nil, stop: StopHook? = nil
+        _ pairs: [GuidedPrompt], options: GenerationOptions, prefix: PrefixCache? = nil,
+        logits hook: LogitsHook? = nil, stop: StopHook? = nil, interrupt: (() -> Bool)? = nil
     ) throws -> [Generation] {
         guard options.maxTokens >= 0 else { throw GeneratorError.invalidOption("maxTokens must be ≥ 0") }
         guard options.sampling.temperature >= 0, options.sampling.topP > 0, options.sampling.topK >= 0 else {
@@ -68,14 +74,26 @@ public final class LlamaDecoder {
 
         let clock = ContinuousClock()
         let t0 = clock.now
-        try prefill(s, branchPrompts)
+        // Branches that start with the shared prefix get its cache rows copied in.
+        var skip = [Int](repeating: 0, count: branchPrompts.count)
+        if let prefix {
+            guard prefix.layers == c.layers, prefix.kvDim == c.kvDim else {
+                throw GeneratorError.invalidOption("the prefix cache belongs to another model")
+            }
+            for (b, p) in branchPrompts.enumerated() where prefix.covers(p) {
+                prefix.copy(into: s, slot: b)
+                skip[b] = prefix.tokens.count
+            }
+        }
+        let reused = skip.reduce(0, +)
+        let interrupted = try prefill(s, branchPrompts, skip: skip, interrupt: interrupt)
         let t1 = clock.now
         var steps = 0
         defer {
             let t2 = clock.now
             lastTimings = GenerationTimings(
-                prefillTokens: branchPrompts.reduce(0) { $0 + $1.count - 1 }, prefillSeconds: (t1 - t0).seconds,
-                steps: steps, decodeSeconds: (t2 - t1).seconds)
+                prefillTokens: branchPrompts.reduce(0) { $0 + $1.count - 1 } - reused, prefillSeconds: (t1 - t0).seconds,
+                steps: steps, decodeSeconds: (t2 - t1).seconds, reusedPrefixTokens: reused)
         }
 
         // Per-branch decoding state.
@@ -96,6 +114,7 @@ public final class LlamaDecoder {
         var rowOfBranch = [Int](repeating: -1, count: branchPrompts.count)
         var scores = [Float](repeating: 0, count: V)
         if options.maxTokens == 0 { for i in 0..<pairs.count { finish[i] = .maxTokens } }
+        if interrupted { for i in 0..<pairs.count { finish[i] = .stopCondition } }
         for i in 0..<pairs.count {
             generated[i].reserveCapacity(min(options.maxTokens, 4096))
             bytes[i].reserveCapacity(min(options.maxTokens, 4096) * 4)
@@ -110,6 +129,10 @@ public final class LlamaDecoder {
         }
 
         while finish.contains(where: { $0 == nil }) {
+            if interrupt?() == true {
+                for i in 0..<pairs.count where finish[i] == nil { finish[i] = .stopCondition }
+                break
+            }
             steps += 1
             // Gather live branches (pairs in order) up to the rows one call takes.
             live.removeAll(keepingCapacity: true)
@@ -173,15 +196,18 @@ public final class LlamaDecoder {
 
     // MARK: Helpers
 
-    /// Feeds every prompt but its last token, packing rows of all branches
-    /// into full forward calls (matrix-matrix products).
-    private func prefill(_ s: LlamaState, _ prompts: [[Int32]]) throws {
+    /// Feeds every prompt but its last token (and but its first `skip[b]`
+    /// tokens, already in the cache), packing rows of all branches into full
+    /// forward calls (matrix-matrix products).
+    /// Answers true when `interrupt` stopped it early.
+    private func prefill(_ s: LlamaState, _ prompts: [[Int32]], skip: [Int], interrupt: (() -> Bool)?) throws -> Bool {
         var tokens: [Int32] = [], slots: [Int] = [], positions: [Int] = []
         for (b, p) in prompts.enumerated() {
-            for (k, t) in p.dropLast().enumerated() { tokens.append(t); slots.append(b); positions.append(k) }
+            for k in skip[b]..<(p.count - 1) { tokens.append(p[k]); slots.append(b); positions.append(k) }
         }
         var start = 0
         while start < tokens.count {
+            if interrupt?() == true { return true }
             let n = min(s.maxRows, tokens.count - start)
             tokens.withUnsafeBufferPointer { t in
                 slots.withUnsafeBufferPointer { sl in
@@ -193,6 +219,7 @@ public final class LlamaDecoder {
             }
             start += n
         }
+        return false
     }
 
     /// A state with at least `slots` slots of `context` positions, reused when it fits.
@@ -229,6 +256,8 @@ public struct GenerationTimings: Sendable, Equatable {
     public var steps = 0
     /// Seconds spent decoding.
     public var decodeSeconds = 0.0
+    /// Prompt tokens not fed because a shared prefix's cache was copied in.
+    public var reusedPrefixTokens = 0
 }
 
 extension Duration {

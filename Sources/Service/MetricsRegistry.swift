@@ -27,11 +27,18 @@ public final class MetricsRegistry: Sendable {
         var read: @Sendable () -> Double
     }
 
+    private struct LabelledGauge {
+        var name: String
+        var help: String
+        var read: @Sendable () -> [([(String, String)], Double)]
+    }
+
     private struct Series {
         var families: [String: Family] = [:]
         /// Family names in declaration order, the order they render in.
         var order: [String] = []
         var gauges: [Gauge] = []
+        var labelledGauges: [LabelledGauge] = []
     }
 
     private let series = Mutex(Series())
@@ -50,6 +57,11 @@ public final class MetricsRegistry: Sendable {
     /// Declares a gauge read when metrics are rendered.
     public func gauge(_ name: String, help: String, read: @escaping @Sendable () -> Double) {
         series.withLock { $0.gauges.append(Gauge(name: name, help: help, read: read)) }
+    }
+
+    /// Declares a gauge with one series per label set, read when metrics are rendered.
+    public func gauge(_ name: String, help: String, series: @escaping @Sendable () -> [([(String, String)], Double)]) {
+        self.series.withLock { $0.labelledGauges.append(LabelledGauge(name: name, help: help, read: series)) }
     }
 
     private func declare(_ name: String, _ family: Family) {
@@ -88,8 +100,8 @@ public final class MetricsRegistry: Sendable {
     /// The whole registry in Prometheus text format.
     public func render() -> String {
         // Copy under the lock; format (and read the gauges) outside it.
-        let (snapshot, gaugeList) = series.withLock { s in
-            (s.order.compactMap { name in s.families[name].map { (name, $0) } }, s.gauges)
+        let (snapshot, gaugeList, labelledList) = series.withLock { s in
+            (s.order.compactMap { name in s.families[name].map { (name, $0) } }, s.gauges, s.labelledGauges)
         }
         var out = ""
         for (name, family) in snapshot {
@@ -112,6 +124,10 @@ public final class MetricsRegistry: Sendable {
         }
         for g in gaugeList {
             out += "# HELP \(g.name) \(g.help)\n# TYPE \(g.name) gauge\n\(g.name) \(Self.format(g.read()))\n"
+        }
+        for g in labelledList {
+            out += "# HELP \(g.name) \(g.help)\n# TYPE \(g.name) gauge\n"
+            for (labels, v) in g.read() { out += "\(g.name){\(Self.labelString(labels))} \(Self.format(v))\n" }
         }
         return out
     }

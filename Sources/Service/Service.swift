@@ -1,7 +1,9 @@
 import Engine
 import Foundation
 import HTTP
+import Jobs
 import Numerics
+import Refinement
 import Synchronization
 
 // MARK: - The service
@@ -21,6 +23,12 @@ public final class RanksmithService: @unchecked Sendable {
     public let metrics = MetricsRegistry()
     let started = Date()
     private(set) var server: HTTPServer?
+    /// Background jobs under `<data-dir>/jobs`; nil if that folder failed
+    /// to open (then job endpoints answer 503 with `jobsError`).
+    let jobs: JobQueue?
+    let jobsError: String?
+    /// Counters of synthesis jobs, for /metrics.
+    let synthesisMetrics = SynthesisMetrics()
     private let isReady = Mutex(false)
 
     /// Loads the model and prepares the data directory; throws a
@@ -60,7 +68,9 @@ public final class RanksmithService: @unchecked Sendable {
             // Serve embeddings anyway; collection endpoints and /ready say why not.
             FileHandle.standardError.write(Data("ranksmith serve: collections unavailable: \(error)\n".utf8))
         }
+        (jobs, jobsError) = Self.openJobs(configuration, metrics: synthesisMetrics)
         declareMetrics()
+        declareJobMetrics()
     }
 
     static func prepareDataDirectory(_ path: String) throws {
@@ -117,6 +127,7 @@ public final class RanksmithService: @unchecked Sendable {
             throw ServiceStartError("cannot listen on \(configuration.host):\(configuration.port): \(error)")
         }
         self.server = server
+        jobs?.start()
         setReady(true)
         return port
     }
@@ -125,6 +136,7 @@ public final class RanksmithService: @unchecked Sendable {
     public func runUntilTerminated() async {
         await server?.runUntilTerminated()
         setReady(false)
+        jobs?.stop()
         engine.stop()
     }
 
@@ -132,6 +144,7 @@ public final class RanksmithService: @unchecked Sendable {
     public func shutdown() async {
         setReady(false)
         await server?.shutdown()
+        jobs?.stop()
         engine.stop()
     }
 
@@ -163,6 +176,7 @@ public final class RanksmithService: @unchecked Sendable {
         router.get("/collections/{name}/documents/{id}", data { try await $0.getDocument($1) })
         router.delete("/collections/{name}/documents/{id}", data { try await $0.deleteDocument($1) })
         router.post("/search", data { try await $0.search($1) })
+        addJobRoutes(&router)
         return router
     }
 

@@ -32,6 +32,13 @@ public struct ServiceConfiguration: Sendable {
     public var threads = 0
     /// HTTP limits and timeouts.
     public var http = HTTPServerConfiguration()
+    /// Background job workers, finished jobs kept, and threads of a
+    /// synthesis job's generator.
+    public var jobWorkers = 1
+    public var jobRetention = 100
+    public var generatorThreads = 1
+    /// Nice value of job worker threads (Linux; higher: more CPU left to serving).
+    public var jobNice = 10
 
     public init() {}
 }

@@ -56,6 +56,14 @@ struct ServeCommand: AsyncParsableCommand {
     var tlsKey: String?
     @Flag(help: "Do not write access-log lines.")
     var quiet = false
+    @Option(help: "Background job workers (jobs run at a lower CPU priority than serving).")
+    var jobWorkers: Int = 1
+    @Option(help: "Finished jobs kept (oldest removed beyond it).")
+    var jobRetention: Int = 100
+    @Option(help: "Threads of a synthesis job's generator (1 leaves the other cores to serving).")
+    var generatorThreads: Int = 1
+    @Option(help: "Nice value of job worker threads (0-19; higher yields more CPU to serving).")
+    var jobNice: Int = 10
 
     func makeConfiguration() throws -> ServiceConfiguration {
         var c = ServiceConfiguration()
@@ -85,6 +93,14 @@ struct ServeCommand: AsyncParsableCommand {
         c.http.tlsCertificatePath = tlsCert
         c.http.tlsKeyPath = tlsKey
         if quiet { c.http.accessLog = nil }
+        guard jobWorkers >= 1, jobRetention >= 1, generatorThreads >= 1 else {
+            throw ServiceStartError("--job-workers, --job-retention and --generator-threads must be at least 1")
+        }
+        c.jobWorkers = jobWorkers
+        c.jobRetention = jobRetention
+        c.generatorThreads = generatorThreads
+        guard (0...19).contains(jobNice) else { throw ServiceStartError("--job-nice must be between 0 and 19") }
+        c.jobNice = jobNice
         return c
     }
 

@@ -35,6 +35,8 @@ extension Ranksmith {
             BenchCommand.self,
             ServeCommand.self,
             GenerateCommand.self,
+            SynthesizeCommand.self,
+            ListsReportCommand.self,
             TrainCommand.self,
         ]
     }

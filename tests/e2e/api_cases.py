@@ -81,6 +81,18 @@ def first_hit(doc_id: str):
     return check
 
 
+def job_state(*states: str):
+    def check(body, response):
+        assert body["kind"] == "synthesize" and body["state"] in states
+    return check
+
+
+def names_field(field: str):
+    def check(body, response):
+        assert f"'{field}'" in body["error"]["message"], body
+    return check
+
+
 CASES = [
     # /embed (TEI)
     Case("POST", "/embed", 200, json={"inputs": "A man is playing a guitar."}, check=unit_vectors(1)),
@@ -139,6 +151,17 @@ CASES = [
     Case("DELETE", "/collections/e2e-docs/documents/d2", 200, operation=("delete", "/collections/{name}/documents/{id}")),
     Case("DELETE", "/collections/e2e-docs", 200, operation=("delete", "/collections/{name}")),
     Case("DELETE", "/collections/e2e-docs", 404, operation=("delete", "/collections/{name}")),
+    # Jobs (a tiny job: one sentence, one round, few tokens)
+    Case("POST", "/jobs/synthesize", 202, json={"sentences": ["A man is playing a guitar."], "rounds": 1, "max_new_tokens": 8},
+         check=job_state("queued", "running")),
+    Case("POST", "/jobs/synthesize", 422, json={"sentences": []}, check=names_field("sentences")),
+    Case("POST", "/jobs/synthesize", 422, json={"sentences": ["x"], "rounds": 0}, check=names_field("rounds")),
+    Case("POST", "/jobs/synthesize", 422, json={"collection": "e2e-missing"}, check=names_field("collection")),
+    Case("POST", "/jobs/synthesize", 422, json={"sentences": ["x"], "generator": "/no/such.gguf"}, check=names_field("generator")),
+    Case("GET", "/jobs", 200),
+    Case("GET", "/jobs/job-missing", 404, operation=("get", "/jobs/{id}")),
+    Case("DELETE", "/jobs/job-missing", 404, operation=("delete", "/jobs/{id}")),
+    Case("GET", "/jobs/job-missing/dataset", 404, operation=("get", "/jobs/{id}/dataset")),
     # Operations
     Case("GET", "/health", 200),
     Case("GET", "/ready", 200),

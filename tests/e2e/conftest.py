@@ -64,7 +64,7 @@ class Server:
     chatty server can never block on a full pipe.
     """
 
-    def __init__(self, workdir: Path, *extra: str, env: dict | None = None, name: str = "server"):
+    def __init__(self, workdir: Path, *extra: str, env: dict | None = None, name: str = "server", preexec=None):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.data_dir = self.workdir / "data"
@@ -73,7 +73,7 @@ class Server:
                 "--data-dir", str(self.data_dir), "--host", "127.0.0.1", "--port", "0", *extra]
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self._log, cwd=self.workdir,
-                                     env={**clean_env(), **(env or {})})
+                                     env={**clean_env(), **(env or {})}, preexec_fn=preexec)
         self.port = self._wait_for_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._wait_ready()

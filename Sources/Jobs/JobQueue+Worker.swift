@@ -1,0 +1,212 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import Storage
+
+// MARK: - Workers, records on disk
+
+extension JobQueue {
+    /// One worker: waits for a queued job, runs it, records the outcome.
+    func workerLoop() {
+        #if os(Linux)
+        // Linux nice values are per thread: serving threads keep priority 0.
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness)
+        #endif
+        while true {
+            wake.wait()
+            if state.withLock({ $0.stopping }) { return }
+            while let (record, runner, context) = takeNext() {
+                execute(record, runner, context)
+                if state.withLock({ $0.stopping }) { return }
+            }
+        }
+    }
+
+    /// The oldest queued job, marked running.
+    private func takeNext() -> (JobRecord, any JobRunner, JobContext)? {
+        let taken = state.withLock { s -> (JobRecord, any JobRunner, JobContext)? in
+            guard !s.stopping else { return nil }
+            let queued = s.records.values.filter { $0.state == .queued }.sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
+            guard var r = queued.first, let runner = s.runners[r.kind] else { return nil }
+            let resumed = r.attempts > 0
+            r.state = .running
+            r.attempts += 1
+            r.startedAt = Date()
+            r.updatedAt = Date()
+            r.error = nil
+            s.records[r.id] = r
+            s.runStart[r.id] = (Date(), r.progress.done)
+            let id = r.id
+            let context = JobContext(
+                id: id, parameters: r.parameters, directory: folder(of: id), resumed: resumed,
+                onProgress: { [self] done, total in self.progress(id, done: done, total: total) },
+                onNote: { [self] text in self.addNote(id, text) })
+            s.running[id] = context
+            return (r, runner, context)
+        }
+        if let (r, _, _) = taken { persist(r) }
+        return taken
+    }
+
+    private func execute(_ record: JobRecord, _ runner: any JobRunner, _ context: JobContext) {
+        var outcome: Result<JobValue?, Error>
+        do { outcome = .success(try runner.run(context)) } catch { outcome = .failure(error) }
+        let (finished, deleted) = state.withLock { s -> (JobRecord?, Bool) in
+            s.running[record.id] = nil
+            if s.deleting.remove(record.id) != nil { return (nil, true) }
+            guard var r = s.records[record.id] else { return (nil, false) }
+            let now = Date()
+            r.updatedAt = now
+            if context.cancelFlag.load(ordering: .relaxed) {
+                r.state = .cancelled
+                r.finishedAt = r.finishedAt ?? now
+            } else if context.interruptFlag.load(ordering: .relaxed) {
+                r.state = runner.resumable ? .queued : .failed
+                if runner.resumable {
+                    r.notes.append("interrupted by a shutdown at \(JobRecord.isoFormat(now)); resumes at the next start")
+                } else {
+                    r.error = "interrupted by a shutdown; \(r.kind) jobs cannot resume"
+                    r.finishedAt = now
+                }
+            } else {
+                switch outcome {
+                case let .success(value):
+                    r.state = .succeeded
+                    r.result = value
+                case let .failure(error):
+                    r.state = error as? JobError == .cancelled ? .cancelled : .failed
+                    r.error = "\(error)"
+                }
+                r.finishedAt = now
+            }
+            r.progress.etaSeconds = r.state == .succeeded ? 0 : nil
+            s.records[r.id] = r
+            return (r, false)
+        }
+        if deleted { try? FileManager.default.removeItem(at: folder(of: record.id)) }
+        if let finished {
+            persist(finished)
+            if finished.state == .failed { log("job \(finished.id) (\(finished.kind)) failed: \(finished.error ?? "")") }
+        }
+        enforceRetention()
+    }
+
+    /// Records progress; the file is rewritten at most once a second.
+    func progress(_ id: String, done: Int, total: Int) {
+        let toWrite = state.withLock { s -> JobRecord? in
+            guard var r = s.records[id] else { return nil }
+            let now = Date()
+            r.progress.done = done
+            r.progress.total = total
+            if let start = s.runStart[id] {
+                let minutes = now.timeIntervalSince(start.date) / 60
+                let rate = minutes > 0 ? Double(done - start.done) / minutes : 0
+                if rate > 0 {
+                    r.progress.ratePerMinute = (rate * 100).rounded() / 100
+                    r.progress.etaSeconds = (Double(total - done) / rate * 60).rounded()
+                }
+            }
+            r.updatedAt = now
+            s.records[id] = r
+            if let last = s.lastWrite[id], now.timeIntervalSince(last) < 1, done < total { return nil }
+            s.lastWrite[id] = now
+            return r
+        }
+        if let toWrite { persist(toWrite) }
+    }
+
+    func addNote(_ id: String, _ text: String) {
+        let r = state.withLock { s -> JobRecord? in
+            guard var r = s.records[id], !r.notes.contains(text) else { return nil }
+            r.notes.append(text)
+            s.records[id] = r
+            return r
+        }
+        if let r { persist(r) }
+    }
+
+    /// Removes the oldest finished jobs beyond `retention`.
+    func enforceRetention() {
+        let doomed = state.withLock { s -> [String] in
+            let finished = s.records.values.filter { $0.state.isFinished }
+                .sorted { ($0.finishedAt ?? $0.updatedAt, $0.id) < ($1.finishedAt ?? $1.updatedAt, $1.id) }
+            guard finished.count > retention else { return [] }
+            let ids = finished.prefix(finished.count - retention).map(\.id)
+            for id in ids { s.records[id] = nil }
+            return ids
+        }
+        for id in doomed {
+            try? FileManager.default.removeItem(at: folder(of: id))
+            log("job \(id) removed (more than \(retention) finished jobs are kept)")
+        }
+    }
+
+    // MARK: Files
+
+    /// Replaces the record's file atomically (temp file, fsync, rename, fsync of the folder).
+    func write(_ record: JobRecord) throws {
+        let data = try JobRecord.encoder.encode(record)
+        do {
+            try AtomicFile.write([UInt8](data), to: folder(of: record.id).appendingPathComponent("job.json").path)
+        } catch {
+            throw JobError.storage("\(error)")
+        }
+    }
+
+    /// Writes a record; a failure (full disk) is logged, and the in-memory
+    /// record stays authoritative until the next write succeeds.
+    func persist(_ record: JobRecord) {
+        guard FileManager.default.fileExists(atPath: folder(of: record.id).path) else { return }  // deleted
+        do { try write(record) } catch { log("job \(record.id): \(error)") }
+    }
+
+    /// Reads every `<id>/job.json`; unreadable ones are moved to `.set-aside/`.
+    func loadRecords() -> [JobRecord] {
+        let fm = FileManager.default
+        guard let names = try? fm.contentsOfDirectory(atPath: directory.path) else { return [] }
+        var out: [JobRecord] = []
+        for name in names.sorted() where !name.hasPrefix(".") {
+            let dir = folder(of: name)
+            var isDir: ObjCBool = false
+            guard fm.fileExists(atPath: dir.path, isDirectory: &isDir), isDir.boolValue else { continue }
+            AtomicFile.removeLeftovers(in: dir.path)  // a record write cut short by a crash
+            let file = dir.appendingPathComponent("job.json")
+            let reason: String
+            if let data = fm.contents(atPath: file.path) {
+                do {
+                    let r = try JobRecord.decoder.decode(JobRecord.self, from: data)
+                    if r.id == name { out.append(r); continue }
+                    reason = "its id \(r.id) does not match its folder"
+                } catch {
+                    reason = "it is not a job record (\(Self.decodingReason(error)))"
+                }
+            } else {
+                reason = "it has no job.json"
+            }
+            let aside = directory.appendingPathComponent(".set-aside", isDirectory: true)
+            try? fm.createDirectory(at: aside, withIntermediateDirectories: true)
+            let target = aside.appendingPathComponent("\(name)-\(Int(Date().timeIntervalSince1970))")
+            do {
+                try fm.moveItem(at: dir, to: target)
+                log("jobs: set aside \(name) because \(reason); moved to \(target.path)")
+            } catch {
+                log("jobs: ignoring \(name) because \(reason); could not move it aside: \(error.localizedDescription)")
+            }
+            state.withLock { $0.setAside.append(name) }
+        }
+        return out
+    }
+
+    static func decodingReason(_ error: Error) -> String {
+        switch error as? DecodingError {
+        case let .keyNotFound(key, _)?: return "missing \(key.stringValue)"
+        case let .typeMismatch(_, c)?, let .valueNotFound(_, c)?, let .dataCorrupted(c)?:
+            let path = c.codingPath.map(\.stringValue).joined(separator: ".")
+            return path.isEmpty ? c.debugDescription : "bad \(path)"
+        default: return "\(error)"
+        }
+    }
+}

@@ -1,0 +1,202 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import Synchronization
+
+// MARK: - The persistent queue
+
+/// Background jobs persisted under one folder, one `<id>/job.json` record
+/// each, written atomically on every state change (and at most once a
+/// second for progress). `workers` threads run queued jobs oldest first at
+/// a lower CPU priority than serving (`niceness`). After a restart, a job
+/// that was running resumes (its runner continues from its folder) or, if
+/// its kind cannot resume, is failed with the reason; a record that cannot
+/// be read is moved to `.set-aside/` and logged. Finished jobs are kept
+/// until deleted, at most `retention` of them (oldest removed first).
+public final class JobQueue: Sendable {
+    /// The folder holding one folder per job.
+    public let directory: URL
+    /// Worker threads.
+    public let workers: Int
+    /// Finished jobs kept.
+    public let retention: Int
+    /// Nice value of worker threads (Linux: per thread; 0 = same as serving).
+    public let niceness: Int32
+    let log: @Sendable (String) -> Void
+    let state = Mutex(State())
+    let wake = DispatchSemaphore(value: 0)
+
+    struct State {
+        var records: [String: JobRecord] = [:]
+        var runners: [String: any JobRunner] = [:]
+        var running: [String: JobContext] = [:]
+        var lastWrite: [String: Date] = [:]
+        var runStart: [String: (date: Date, done: Int)] = [:]
+        var started = false
+        var stopping = false
+        var setAside: [String] = []
+        /// Deleted while their worker was inside a step: folder removed when it returns.
+        var deleting: Set<String> = []
+    }
+
+    /// Opens `directory` (creating it). Call `register` for every kind, then `start`.
+    public init(directory: URL, workers: Int = 1, retention: Int = 100, niceness: Int32 = 10,
+                log: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) throws {
+        self.directory = directory
+        self.workers = max(1, workers)
+        self.retention = max(1, retention)
+        self.niceness = niceness
+        self.log = log
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw JobError.storage("cannot create \(directory.path): \(error.localizedDescription)")
+        }
+    }
+
+    /// Makes `runner` execute jobs of its kind.
+    public func register(_ runner: any JobRunner) {
+        state.withLock { $0.runners[runner.kind] = runner }
+    }
+
+    /// Folder of job `id`.
+    public func folder(of id: String) -> URL { directory.appendingPathComponent(id, isDirectory: true) }
+
+    /// Ids of records set aside at start because they could not be read.
+    public var setAside: [String] { state.withLock { $0.setAside } }
+
+    // MARK: Start and stop
+
+    /// Loads the records, recovers interrupted jobs and starts the workers.
+    public func start() {
+        let recovered = loadRecords()
+        let toWrite: [JobRecord] = state.withLock { s in
+            guard !s.started else { return [] }
+            s.started = true
+            var changed: [JobRecord] = []
+            for var r in recovered {
+                if !r.state.isFinished {
+                    let wasRunning = r.state == .running
+                    if let runner = s.runners[r.kind], runner.resumable || !wasRunning {
+                        if wasRunning { r.notes.append("interrupted by a restart; resumed from its checkpoint at \(JobRecord.isoFormat(Date()))") }
+                        r.state = .queued
+                    } else {
+                        r.state = .failed
+                        r.finishedAt = Date()
+                        r.error = s.runners[r.kind] == nil
+                            ? "interrupted by a restart, and this server has no runner for job kind \(r.kind)"
+                            : "interrupted by a restart; \(r.kind) jobs cannot resume"
+                    }
+                    r.updatedAt = Date()
+                    changed.append(r)
+                }
+                s.records[r.id] = r
+            }
+            return changed
+        }
+        for r in toWrite { persist(r) }
+        for _ in 0..<workers {
+            let t = Thread { [self] in self.workerLoop() }
+            t.name = "ranksmith-job-worker"
+            t.qualityOfService = .utility
+            t.start()
+        }
+        let queued = state.withLock { $0.records.values.filter { $0.state == .queued }.count }
+        for _ in 0..<queued { wake.signal() }
+    }
+
+    /// Stops taking jobs and interrupts running ones (they stay resumable:
+    /// their records go back to `queued`); waits up to `timeout` seconds for
+    /// them to let go.
+    public func stop(timeout: Double = 10) {
+        let contexts = state.withLock { s -> [JobContext] in
+            s.stopping = true
+            return Array(s.running.values)
+        }
+        for c in contexts { c.interruptFlag.store(true, ordering: .relaxed) }
+        for _ in 0..<workers { wake.signal() }
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline && state.withLock({ !$0.running.isEmpty }) { usleep(20_000) }
+    }
+
+    // MARK: API
+
+    /// Validates `parameters` with the kind's runner and queues a job.
+    public func submit(kind: String, parameters: [String: JobValue]) throws -> JobRecord {
+        guard let runner = state.withLock({ $0.runners[kind] }) else { throw JobError.unknownKind(kind) }
+        let checked = try runner.validate(parameters)
+        let now = Date()
+        let record = JobRecord(id: Self.newID(), kind: kind, state: .queued, parameters: checked, createdAt: now, updatedAt: now)
+        do {
+            try FileManager.default.createDirectory(at: folder(of: record.id), withIntermediateDirectories: true)
+            try write(record)
+        } catch {
+            try? FileManager.default.removeItem(at: folder(of: record.id))
+            throw JobError.storage("\(error)")
+        }
+        state.withLock { $0.records[record.id] = record }
+        wake.signal()
+        return record
+    }
+
+    /// Every job, newest first.
+    public func list() -> [JobRecord] {
+        state.withLock { Array($0.records.values) }.sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) }
+    }
+
+    /// One job.
+    public func get(_ id: String) -> JobRecord? { state.withLock { $0.records[id] } }
+
+    /// Jobs per state (every state present, zero included).
+    public func counts() -> [JobState: Int] {
+        var out = Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0, 0) })
+        for r in state.withLock({ Array($0.records.values) }) { out[r.state, default: 0] += 1 }
+        return out
+    }
+
+    /// Cancels a queued or running job. Its record turns `cancelled` at once;
+    /// a running job writes nothing more (runners check before each write)
+    /// and its worker is free again after the model step in progress. A
+    /// finished job is returned unchanged.
+    @discardableResult
+    public func cancel(_ id: String) throws -> JobRecord {
+        let (record, context, changed) = try state.withLock { s -> (JobRecord, JobContext?, Bool) in
+            guard var r = s.records[id] else { throw JobError.notFound(id) }
+            let context = s.running[id]
+            guard !r.state.isFinished else { return (r, context, false) }
+            r.state = .cancelled
+            r.finishedAt = Date()
+            r.updatedAt = Date()
+            r.progress.etaSeconds = nil
+            s.records[id] = r
+            return (r, context, true)
+        }
+        context?.cancelFlag.store(true, ordering: .relaxed)
+        if changed { persist(record) }
+        return record
+    }
+
+    /// Cancels the job and removes its record and folder. When its worker is
+    /// still inside a model step after `grace` seconds, the record is gone
+    /// at once and the folder is removed when the worker lets go.
+    public func delete(_ id: String, grace: Double = 1) throws {
+        try cancel(id)
+        let deadline = Date().addingTimeInterval(grace)
+        while state.withLock({ $0.running[id] != nil }) && Date() < deadline { usleep(10_000) }
+        let stillRunning = state.withLock { s -> Bool in
+            s.records[id] = nil
+            if s.running[id] != nil { s.deleting.insert(id); return true }
+            return false
+        }
+        if !stillRunning { try? FileManager.default.removeItem(at: folder(of: id)) }
+    }
+
+    static func newID() -> String {
+        let stamp = String(UInt64(Date().timeIntervalSince1970 * 1000), radix: 36)
+        let random = String(UInt64.random(in: 0..<(1 << 40)), radix: 36)
+        return "job-\(stamp)-\(random)"
+    }
+}

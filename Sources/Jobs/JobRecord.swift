@@ -1,0 +1,93 @@
+import Foundation
+
+// MARK: - The persisted record of one job
+
+/// Where a job is in its life.
+public enum JobState: String, Codable, Sendable, CaseIterable {
+    case queued, running, succeeded, failed, cancelled
+
+    /// Whether the job will not change any more.
+    public var isFinished: Bool { self == .succeeded || self == .failed || self == .cancelled }
+}
+
+/// How far a job has got.
+public struct JobProgress: Codable, Sendable, Equatable {
+    /// Units done (for synthesis: anchors whose chain ended).
+    public var done = 0
+    /// Units in all.
+    public var total = 0
+    /// Units per minute in the current run.
+    public var ratePerMinute: Double?
+    /// Seconds left at that rate.
+    public var etaSeconds: Double?
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case done, total, ratePerMinute = "rate_per_minute", etaSeconds = "eta_seconds"
+    }
+}
+
+/// One job as stored in `<jobs>/<id>/job.json` and answered by the API.
+public struct JobRecord: Codable, Sendable, Equatable {
+    /// Identifier (also the folder name).
+    public var id: String
+    /// The runner that executes it, e.g. `synthesize`.
+    public var kind: String
+    /// State.
+    public var state: JobState
+    /// Parameters as validated by the runner.
+    public var parameters: [String: JobValue]
+    /// Progress.
+    public var progress = JobProgress()
+    /// When it was submitted, started (last time), finished, last written.
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    public var updatedAt: Date
+    /// What the runner returned.
+    public var result: JobValue?
+    /// Why it failed.
+    public var error: String?
+    /// Things a reader should know: resumed after a restart, a backend's limits.
+    public var notes: [String] = []
+    /// Times a worker started it (2 or more: it was resumed).
+    public var attempts = 0
+
+    enum CodingKeys: String, CodingKey {
+        case id, kind, state, parameters, progress, createdAt = "created_at", startedAt = "started_at"
+        case finishedAt = "finished_at", updatedAt = "updated_at", result, error, notes, attempts
+    }
+
+    /// Encoder used for files and the API: ISO 8601 dates, sorted keys.
+    public static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.dateEncodingStrategy = .custom { date, encoder in
+            var c = encoder.singleValueContainer()
+            try c.encode(JobRecord.isoFormat(date))
+        }
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }()
+
+    /// Decoder matching `encoder`.
+    public static let decoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .custom { decoder in
+            let s = try decoder.singleValueContainer().decode(String.self)
+            guard let date = parseISO(s) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not an ISO 8601 date: \(s)"))
+            }
+            return date
+        }
+        return d
+    }()
+
+    static func isoFormat(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    }
+
+    static func parseISO(_ s: String) -> Date? {
+        (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(s)) ?? (try? Date.ISO8601FormatStyle().parse(s))
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import Synchronization
+
+// MARK: - Job kinds
+
+/// What a job kind does. The layers above register one runner per kind;
+/// the queue knows nothing of what runners compute.
+public protocol JobRunner: Sendable {
+    /// The kind this runner executes, e.g. `synthesize`.
+    var kind: String { get }
+    /// Whether a job interrupted by a restart can continue from what it left
+    /// in its folder; if not, it is marked failed with the reason.
+    var resumable: Bool { get }
+    /// Checks parameters before the job is queued and returns them as they
+    /// are to be stored (defaults filled in); throws `JobError.invalid`.
+    func validate(_ parameters: [String: JobValue]) throws -> [String: JobValue]
+    /// Runs the job on a worker thread (blocking), returning its result.
+    /// Throwing fails the job with the error's description. Must poll
+    /// `context.isCancelled` often (the API promises a stop within 2 s).
+    func run(_ context: JobContext) throws -> JobValue?
+}
+
+/// Errors of the queue and of runners.
+public enum JobError: Error, Equatable, CustomStringConvertible {
+    /// A parameter is invalid; `field` names it as the request does.
+    case invalid(field: String, message: String)
+    /// No runner is registered for this kind.
+    case unknownKind(String)
+    /// No such job.
+    case notFound(String)
+    /// The job did not stop in time to be deleted.
+    case busy(String)
+    /// The record could not be written.
+    case storage(String)
+    /// The run stopped because it was cancelled (runners may throw it).
+    case cancelled
+
+    public var description: String {
+        switch self {
+        case let .invalid(_, m): return m
+        case let .unknownKind(k): return "no job kind \(k)"
+        case let .notFound(id): return "no job \(id)"
+        case let .busy(id): return "job \(id) is still stopping; retry in a few seconds"
+        case let .storage(m): return "cannot write the job record: \(m)"
+        case .cancelled: return "cancelled"
+        }
+    }
+}
+
+/// What a running job sees: its parameters and folder, a cancellation flag,
+/// and a progress reporter.
+public final class JobContext: Sendable {
+    /// The job's id.
+    public let id: String
+    /// Its parameters.
+    public let parameters: [String: JobValue]
+    /// Its folder (`<jobs>/<id>`), where it keeps outputs and checkpoints.
+    public let directory: URL
+    /// Whether an earlier run of this job was interrupted (it should continue from its folder).
+    public let resumed: Bool
+    let cancelFlag = Atomic<Bool>(false)
+    let interruptFlag = Atomic<Bool>(false)
+    let onProgress: @Sendable (Int, Int) -> Void
+    let onNote: @Sendable (String) -> Void
+
+    init(id: String, parameters: [String: JobValue], directory: URL, resumed: Bool,
+         onProgress: @escaping @Sendable (Int, Int) -> Void, onNote: @escaping @Sendable (String) -> Void) {
+        self.id = id
+        self.parameters = parameters
+        self.directory = directory
+        self.resumed = resumed
+        self.onProgress = onProgress
+        self.onNote = onNote
+    }
+
+    /// True once the job is cancelled or the queue is shutting down: stop
+    /// soon, leaving the folder in a state a resumed run can continue from.
+    public var isCancelled: Bool { cancelFlag.load(ordering: .relaxed) || interruptFlag.load(ordering: .relaxed) }
+
+    /// Reports `done` of `total` units (rate and ETA are derived).
+    public func report(done: Int, total: Int) { onProgress(done, total) }
+
+    /// Adds a line to the record's notes (e.g. a backend's limits).
+    public func note(_ text: String) { onNote(text) }
+}

@@ -1,0 +1,180 @@
+import Foundation
+import Generator
+
+// MARK: - Who writes the rewrites
+
+/// One rewrite asked of a backend: rewrite `current` (positive prompt),
+/// pushed away from `previous` (negative prompt).
+public struct RewriteRequest: Sendable {
+    /// x(r-1), the sentence to rewrite.
+    public var current: String
+    /// x(r-2) (x0 in round 1): the direction to move away from.
+    public var previous: String
+    /// x0 of the chain (hygiene's length limit is relative to it).
+    public var anchor: String
+}
+
+/// What a backend answered for one request.
+public struct RewriteOutput: Sendable {
+    /// The raw text (not yet cleaned).
+    public var text: String
+    /// Whether decoding stopped because the output began repeating itself.
+    public var looped: Bool
+}
+
+/// Token counts of the work a backend did, for rates and metrics.
+public struct RewriteWork: Sendable {
+    /// Tokens generated (one per pair per step).
+    public var generatedTokens = 0
+    /// Prompt tokens run through the model.
+    public var promptTokens = 0
+    /// Prompt tokens skipped because the shared prefix's cache was copied in.
+    public var reusedPrefixTokens = 0
+    /// Seconds in the model.
+    public var seconds = 0.0
+}
+
+/// Writes rewrites for a batch of chains. Called from one thread at a time.
+public protocol RewriteBackend: AnyObject {
+    /// Name recorded with every list (file name or endpoint and model).
+    var name: String { get }
+    /// Notes for the job record, e.g. that a remote backend cannot guide.
+    var notes: [String] { get }
+    /// Work done so far.
+    var work: RewriteWork { get }
+    /// Rewrites every request; `cancelled` is polled often enough to stop within a step.
+    func rewrite(_ requests: [RewriteRequest], cancelled: @escaping () -> Bool) throws -> [RewriteOutput]
+}
+
+// MARK: - The local model
+
+/// The in-process GGUF model: all requests decoded as one batch of CFG
+/// pairs, with source n-gram blocking, early loop stops and the shared
+/// prefix computed once.
+public final class LocalRewriter: RewriteBackend {
+    public let name: String
+    public var notes: [String] { [] }
+    public private(set) var work = RewriteWork()
+    let model: LlamaModel
+    let decoder: LlamaDecoder
+    let prompt: RewritePrompt
+    let settings: SynthesisSettings
+    /// The shared prefix's cache; nil when prefix reuse is off.
+    let prefix: PrefixCache?
+
+    /// Loads nothing: `model` is already mapped. `reusePrefix` false feeds
+    /// the whole prompt every time (the benchmark's baseline).
+    public init(model: LlamaModel, name: String, settings: SynthesisSettings, reusePrefix: Bool = true) throws {
+        self.model = model
+        self.name = name
+        self.settings = settings
+        decoder = LlamaDecoder(model: model)
+        prompt = RewritePrompt(model: model, template: try model.chatTemplate())
+        prefix = reusePrefix ? try PrefixCache(model: model, tokens: prompt.prefix) : nil
+    }
+
+    /// Longest sentence, in tokens, that fits the context with the prompt and the new tokens.
+    public var longestSentenceTokens: Int {
+        model.config.contextLength - prompt.prefix.count - prompt.suffix.count - settings.maxNewTokens - 1
+    }
+
+    /// Tokens of `sentence` alone.
+    public func tokenCount(_ sentence: String) -> Int { prompt.sentenceTokens(sentence).count }
+
+    public func rewrite(_ requests: [RewriteRequest], cancelled: @escaping () -> Bool) throws -> [RewriteOutput] {
+        let pairs = requests.map {
+            GuidedPrompt(positive: prompt.tokens(rewriting: $0.current), negative: prompt.tokens(rewriting: $0.previous))
+        }
+        let blockers = settings.ngramBlock > 0
+            ? requests.map { NGramBlocker(source: prompt.sentenceTokens($0.current), n: settings.ngramBlock) } : []
+        let loop = LoopDetector()
+        var looped = [Bool](repeating: false, count: requests.count)
+        let hygiene = settings.hygiene
+        let options = GenerationOptions(maxTokens: settings.maxNewTokens, stopStrings: ["```"],
+                                        guidanceScale: Float(settings.guidanceScale))
+        // Hygiene keeps only an output's first line and stops a chain whose
+        // output passes twice the anchor's length, so decoding can stop as
+        // soon as either is certain: same outcome, fewer steps.
+        let bpe = model.tokenizer.bpe
+        let limits = requests.map { 2 * max($0.anchor.count, 20) }
+        var scalars = [Int](repeating: 0, count: requests.count), text = [Bool](repeating: false, count: requests.count)
+        let gens = try decoder.generateGuided(
+            pairs, options: options, prefix: prefix,
+            logits: blockers.isEmpty ? nil : { seq, generated, scores in blockers[seq].apply(generated: generated, scores: scores) },
+            stop: { seq, generated in
+                // Only hygiene stops a round early; the paper's recipe spends the budget.
+                guard hygiene else { return false }
+                if loop.isLooping(generated) { looped[seq] = true; return true }
+                for b in bpe.bytes(of: generated[generated.count - 1]) {
+                    if b == UInt8(ascii: "\n") && text[seq] { return true }
+                    if b != UInt8(ascii: " ") && b != UInt8(ascii: "\n") && b != UInt8(ascii: "`") { text[seq] = true }
+                    // Characters counted as UTF-8 lead bytes, once the text has begun;
+                    // a few spare for trailing spaces or backticks the cleaning removes.
+                    if text[seq] && b & 0xC0 != 0x80 { scalars[seq] += 1 }
+                }
+                return scalars[seq] > limits[seq] + 8
+            },
+            interrupt: cancelled)
+        let t = decoder.lastTimings
+        work.generatedTokens += gens.reduce(0) { $0 + $1.tokens.count }
+        work.promptTokens += t.prefillTokens
+        work.reusedPrefixTokens += t.reusedPrefixTokens
+        work.seconds += t.prefillSeconds + t.decodeSeconds
+        return zip(gens, looped).map { RewriteOutput(text: $0.text, looped: $1) }
+    }
+}
+
+// MARK: - A remote OpenAI-compatible server
+
+/// A chat-completions endpoint: one request per rewrite, in turn. Such
+/// servers expose no logits, so there is no guidance and no n-gram
+/// blocking (said in `notes`, which go into the job record).
+public final class RemoteRewriter: RewriteBackend {
+    public let name: String
+    public private(set) var work = RewriteWork()
+    let client: RemoteChatClient
+    let settings: SynthesisSettings
+
+    /// A backend over `client`.
+    public init(client: RemoteChatClient, settings: SynthesisSettings) {
+        self.client = client
+        self.settings = settings
+        name = "\(client.baseURL.absoluteString) (\(client.model))"
+    }
+
+    public var notes: [String] {
+        var n: [String] = []
+        if settings.guidanceScale != 1 { n.append("remote generator: no classifier-free guidance (the server exposes no logits); decoded with s = 1") }
+        if settings.ngramBlock > 0 { n.append("remote generator: no n-gram blocking (the server exposes no logits)") }
+        return n
+    }
+
+    public func rewrite(_ requests: [RewriteRequest], cancelled: @escaping () -> Bool) throws -> [RewriteOutput] {
+        var out: [RewriteOutput] = []
+        let clock = ContinuousClock(), start = clock.now
+        for r in requests {
+            if cancelled() { out.append(RewriteOutput(text: "", looped: false)); continue }
+            let messages = [ChatMessage(role: "user", content: RewritePrompt.userText(rewriting: r.current))]
+            let options = GenerationOptions(maxTokens: settings.maxNewTokens)
+            let g = try Self.blocking { [client] in try await client.chat(messages, options: options) }
+            work.generatedTokens += g.tokens.count
+            work.promptTokens += g.promptTokens
+            out.append(RewriteOutput(text: g.text, looped: false))
+        }
+        let d = clock.now - start
+        work.seconds += Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        return out
+    }
+
+    /// Runs an async call to completion from a plain worker thread.
+    static func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var result: Result<T, Error>?
+        Task {
+            do { result = .success(try await body()) } catch { result = .failure(error) }
+            done.signal()
+        }
+        done.wait()
+        return try result!.get()
+    }
+}

@@ -1,0 +1,173 @@
+import Foundation
+import Generator
+import Jobs
+import Numerics
+import Synchronization
+
+// MARK: - Synthesis as a background job
+
+/// Counters of every synthesis job in this process, read by `/metrics`.
+public final class SynthesisMetrics: Sendable {
+    private let counts = Mutex((lists: 0, dropped: 0, tokens: 0, seconds: 0.0, lastRate: 0.0))
+
+    public init() {}
+
+    /// Lists written, chains dropped, tokens generated, seconds in the generator,
+    /// and the generated tokens/s of the latest progress report.
+    public var snapshot: (lists: Int, dropped: Int, tokens: Int, seconds: Double, lastRate: Double) {
+        counts.withLock { $0 }
+    }
+
+    func add(lists: Int, dropped: Int, tokens: Int, seconds: Double) {
+        counts.withLock {
+            $0.lists += lists; $0.dropped += dropped; $0.tokens += tokens; $0.seconds += seconds
+            if seconds > 0 { $0.lastRate = Double(tokens) / seconds }
+        }
+    }
+}
+
+/// Runs `synthesize` jobs: parameters are the flat request fields
+/// (`sentences` | `file`, the settings, `generator`); outputs go to the
+/// job's folder as `lists.jsonl` and `rejected.jsonl`, which are also its
+/// checkpoint: a resumed job skips every anchor already in either file.
+public struct SynthesisJobRunner: JobRunner {
+    public let kind = "synthesize"
+    public let resumable = true
+    /// Root that `file` paths are resolved against and must stay under.
+    public let dataDirectory: String
+    /// GGUF file used when a job names no generator.
+    public let defaultGenerator: String
+    /// Threads of the generator's products (1 keeps a core free for serving).
+    public let threads: Int
+    /// Where counters go.
+    public let metrics: SynthesisMetrics
+
+    /// A runner for a server with `dataDirectory` and `defaultGenerator`.
+    public init(dataDirectory: String, defaultGenerator: String, threads: Int = 1, metrics: SynthesisMetrics = SynthesisMetrics()) {
+        self.dataDirectory = dataDirectory
+        self.defaultGenerator = defaultGenerator
+        self.threads = threads
+        self.metrics = metrics
+    }
+
+    /// Name of the lists file in a job's folder.
+    public static let listsFile = "lists.jsonl"
+    /// Name of the dropped-chains file in a job's folder.
+    public static let rejectedFile = "rejected.jsonl"
+
+    public func validate(_ p: [String: JobValue]) throws -> [String: JobValue] {
+        var out = p
+        let inputs = ["sentences", "file"].filter { p[$0] != nil && p[$0] != .null }
+        guard inputs.count == 1 else {
+            throw JobError.invalid(field: "sentences", message: "give exactly one input: sentences (an array), collection with sample, or file")
+        }
+        if let s = p["sentences"], s != .null {
+            guard let list = s.array, list.allSatisfy({ $0.string != nil }) else {
+                throw JobError.invalid(field: "sentences", message: "sentences must be an array of strings")
+            }
+            let anchors = SynthesisRun.distinctAnchors(list.compactMap(\.string))
+            guard !anchors.isEmpty else { throw JobError.invalid(field: "sentences", message: "sentences is empty: give at least one non-empty sentence") }
+            guard anchors.count <= 100_000 else { throw JobError.invalid(field: "sentences", message: "sentences: at most 100000 per job") }
+        }
+        if let f = p["file"], f != .null {
+            guard let path = f.string else { throw JobError.invalid(field: "file", message: "file must be a path (string) under the data directory") }
+            let resolved = try resolveFile(path)
+            do { _ = try AnchorSource.read(path: resolved) } catch let e as SynthesisError {
+                throw JobError.invalid(field: "file", message: e.description)
+            }
+        }
+        // Settings: decoded with the same names and defaults as the CLI, then range-checked.
+        var settingsObject: [String: JobValue] = [:]
+        for key in ["rounds", "guidance_scale", "max_new_tokens", "ngram_block", "hygiene", "min_list_length", "batch_chains"] {
+            if let v = p[key], v != .null { settingsObject[key] = v }
+        }
+        let settings: SynthesisSettings
+        do {
+            settings = try JSONDecoder().decode(SynthesisSettings.self, from: JSONEncoder().encode(JobValue.object(settingsObject)))
+        } catch {
+            let field = (error as? DecodingError).flatMap(Self.field) ?? "rounds"
+            throw JobError.invalid(field: field, message: "\(field) has the wrong type")
+        }
+        do { try settings.validate() } catch let SynthesisError.invalidSetting(field, message) {
+            throw JobError.invalid(field: field, message: message)
+        }
+        for (k, v) in try JSONDecoder().decode([String: JobValue].self, from: JSONEncoder().encode(settings)) { out[k] = v }
+        // Generator: a GGUF path (checked now) or an OpenAI-compatible base URL.
+        let generator = p["generator"]?.string ?? defaultGenerator
+        if let g = p["generator"], g != .null, g.string == nil {
+            throw JobError.invalid(field: "generator", message: "generator must be a GGUF path or an http(s) URL")
+        }
+        if !Self.isRemote(generator) && !FileManager.default.fileExists(atPath: generator) {
+            throw JobError.invalid(field: "generator", message: "generator file \(generator) does not exist")
+        }
+        out["generator"] = .string(generator)
+        return out
+    }
+
+    static func isRemote(_ g: String) -> Bool { g.hasPrefix("http://") || g.hasPrefix("https://") }
+
+    static func field(_ e: DecodingError) -> String? {
+        switch e {
+        case let .typeMismatch(_, c), let .valueNotFound(_, c), let .dataCorrupted(c): return c.codingPath.last?.stringValue
+        case let .keyNotFound(k, _): return k.stringValue
+        @unknown default: return nil
+        }
+    }
+
+    /// `path` made absolute under the data directory; throws when it leaves it.
+    func resolveFile(_ path: String) throws -> String {
+        let root = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
+        let full = (path.hasPrefix("/") ? URL(fileURLWithPath: path) : URL(fileURLWithPath: root).appendingPathComponent(path))
+            .standardizedFileURL.path
+        guard full.hasPrefix(root + "/") else {
+            throw JobError.invalid(field: "file", message: "file must be under the data directory (\(root)); got \(path)")
+        }
+        return full
+    }
+
+    public func run(_ context: JobContext) throws -> JobValue? {
+        let p = context.parameters
+        let settings = try JSONDecoder().decode(SynthesisSettings.self, from: JSONEncoder().encode(JobValue.object(p)))
+        let anchors: [String]
+        if let file = p["file"]?.string {
+            anchors = try AnchorSource.read(path: try resolveFile(file))
+        } else {
+            anchors = (p["sentences"]?.array ?? []).compactMap(\.string)
+        }
+        let generator = p["generator"]?.string ?? defaultGenerator
+        let backend: RewriteBackend
+        if Self.isRemote(generator) {
+            guard let url = URL(string: generator) else { throw SynthesisError.generator("not a URL: \(generator)") }
+            let model = p["generator_model"]?.string ?? "default"
+            backend = RemoteRewriter(client: RemoteChatClient(baseURL: url, model: model), settings: settings)
+        } else {
+            QuantMatmul.threads = max(1, threads)
+            let model: LlamaModel
+            do { model = try LlamaModel(path: generator) } catch { throw SynthesisError.generator("cannot load \(generator): \(error)") }
+            let local = try LocalRewriter(model: model, name: (generator as NSString).lastPathComponent, settings: settings)
+            let limit = local.longestSentenceTokens
+            if let i = SynthesisRun.distinctAnchors(anchors).firstIndex(where: { local.tokenCount($0) > limit }) {
+                throw SynthesisError.invalidInput(field: "sentences", message: "sentence \(i + 1) is longer than the generator's context allows (\(limit) tokens)")
+            }
+            backend = local
+        }
+        for note in backend.notes { context.note(note) }
+        let lists = try ListsFile(path: context.directory.appendingPathComponent(Self.listsFile).path)
+        let rejected = try ListsFile(path: context.directory.appendingPathComponent(Self.rejectedFile).path)
+        var reported = (lists: 0, dropped: 0, tokens: 0, seconds: 0.0)
+        let summary = try SynthesisRun.run(
+            anchors: anchors, backend: backend, settings: settings, lists: lists, rejected: rejected,
+            cancelled: { context.isCancelled }
+        ) { done, total, s in
+            let w = backend.work
+            metrics.add(lists: s.kept - reported.lists, dropped: s.dropped - reported.dropped,
+                        tokens: w.generatedTokens - reported.tokens, seconds: w.seconds - reported.seconds)
+            reported = (s.kept, s.dropped, w.generatedTokens, w.seconds)
+            context.report(done: done, total: total)
+        }
+        if context.isCancelled { throw JobError.cancelled }
+        var result = try JSONDecoder().decode([String: JobValue].self, from: JSONEncoder().encode(summary))
+        result["lists_in_file"] = .number(Double(lists.lines))
+        return .object(result)
+    }
+}

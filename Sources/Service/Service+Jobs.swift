@@ -1,0 +1,175 @@
+import Engine
+import Foundation
+import HTTP
+import Index
+import Jobs
+import Numerics
+import Refinement
+
+// MARK: - Background jobs
+
+extension RanksmithService {
+    /// Opens `<data-dir>/jobs` and registers the job kinds this server runs.
+    static func openJobs(_ c: ServiceConfiguration, metrics: SynthesisMetrics) -> (JobQueue?, String?) {
+        let dir = URL(fileURLWithPath: c.dataDirectory).appendingPathComponent("jobs", isDirectory: true)
+        do {
+            let queue = try JobQueue(directory: dir, workers: c.jobWorkers, retention: c.jobRetention,
+                                     niceness: Int32(c.jobNice))
+            queue.register(SynthesisJobRunner(dataDirectory: c.dataDirectory, defaultGenerator: c.generatorPath,
+                                              threads: c.generatorThreads, metrics: metrics))
+            return (queue, nil)
+        } catch {
+            FileHandle.standardError.write(Data("ranksmith serve: jobs unavailable: \(error)\n".utf8))
+            return (nil, "\(error)")
+        }
+    }
+
+    func addJobRoutes(_ router: inout Router) {
+        router.post("/jobs/synthesize", admin { try await $0.submitSynthesis($1) })
+        router.get("/jobs", admin { try await $0.listJobs($1) })
+        router.get("/jobs/{id}", admin { try await $0.getJob($1) })
+        router.delete("/jobs/{id}", admin { try await $0.deleteJob($1) })
+        router.get("/jobs/{id}/dataset", admin { try await $0.jobDataset($1) })
+    }
+
+    /// Wraps an admin handler: admin key, readiness, errors to responses.
+    func admin(_ handler: @escaping @Sendable (RanksmithService, HTTPRequest) async throws -> HTTPResponse) -> HTTPHandler {
+        { [unowned self] request in
+            do {
+                try self.authorize(request, admin: true)
+                guard self.ready else { throw APIError.notReady("the service is starting or draining; retry shortly") }
+                return try await handler(self, request)
+            } catch let error as APIError {
+                return error.response
+            } catch let error as JobError {
+                return Self.apiError(error).response
+            } catch let error as EngineError {
+                return APIError(error).response
+            } catch {
+                return APIError(status: 500, code: "internal", message: "\(error)").response
+            }
+        }
+    }
+
+    func jobQueue() throws -> JobQueue {
+        guard let jobs else {
+            throw APIError.notReady("the job folder could not be opened at start-up: \(jobsError ?? "unknown error"); check the data directory and restart")
+        }
+        return jobs
+    }
+
+    static func apiError(_ e: JobError) -> APIError {
+        switch e {
+        case let .invalid(field, message):
+            return APIError(status: 422, code: "invalid_field", message: "field '\(field)': \(message)")
+        case .notFound: return APIError(status: 404, code: "unknown_job", message: e.description + "; list jobs with GET /jobs")
+        case .busy: return APIError(status: 409, code: "job_busy", message: e.description)
+        case .unknownKind, .storage, .cancelled: return APIError(status: 500, code: "jobs", message: e.description)
+        }
+    }
+
+    /// The record as the API answers it.
+    static func jobResponse(_ r: JobRecord, status: Int = 200) throws -> HTTPResponse {
+        .json(Array(try JobRecord.encoder.encode(r)), status: status)
+    }
+
+    // MARK: Handlers
+
+    func submitSynthesis(_ request: HTTPRequest) async throws -> HTTPResponse {
+        var body = try RequestDecoding.decode([String: JobValue].self, from: request)
+        let known: Set<String> = ["sentences", "collection", "sample", "seed", "file", "rounds", "guidance_scale", "max_new_tokens",
+                                  "ngram_block", "hygiene", "min_list_length", "batch_chains", "generator", "generator_model"]
+        if let unknown = body.keys.sorted().first(where: { !known.contains($0) }) {
+            throw APIError.invalidField(unknown, "unknown field; accepted: \(known.sorted().joined(separator: ", "))")
+        }
+        if let c = body["collection"], c != .null {
+            guard body["sentences"] == nil && body["file"] == nil else {
+                throw APIError.invalidField("collection", "give one input: sentences, collection with sample, or file")
+            }
+            guard let name = c.string else { throw APIError.invalidField("collection", "expected a collection name (string)") }
+            body["sentences"] = .array(try sampleCollection(name, sample: body["sample"], seed: body["seed"]).map(JobValue.string))
+        } else if body["sample"] != nil {
+            throw APIError.invalidField("sample", "sample needs a collection")
+        }
+        let queue = try jobQueue()
+        let record = try queue.submit(kind: "synthesize", parameters: body)
+        return try Self.jobResponse(record, status: 202)
+    }
+
+    /// Texts of `sample` documents of collection `name`: a count (integer ≥ 1)
+    /// or a fraction in (0, 1); all of them when absent. Seeded, so a job
+    /// can be repeated.
+    func sampleCollection(_ name: String, sample: JobValue?, seed: JobValue?) throws -> [String] {
+        let collection: Index.Collection
+        do { collection = try engine.collection(named: name) } catch EngineError.index(.unknownCollection(_)) {
+            throw APIError.invalidField("collection", "no collection named '\(name)'; create it with PUT /collections/{name}")
+        }
+        var texts = collection.allDocuments().map(\.document.text).filter { !$0.isEmpty }
+        guard !texts.isEmpty else { throw APIError.invalidField("collection", "collection '\(name)' has no documents with text") }
+        var want = texts.count
+        if let sample, sample != .null {
+            guard let n = sample.number, n > 0 else { throw APIError.invalidField("sample", "expected a count ≥ 1 or a fraction in (0, 1)") }
+            if n < 1 { want = max(1, Int((n * Double(texts.count)).rounded())) }
+            else {
+                guard n.rounded() == n else { throw APIError.invalidField("sample", "a count must be a whole number; a fraction must be below 1") }
+                want = min(texts.count, Int(n))
+            }
+        }
+        var rng = SplitMix64(seed: UInt64(max(0, seed?.number ?? 0)))
+        for i in stride(from: texts.count - 1, to: 0, by: -1) {
+            texts.swapAt(i, Int(rng.next() % UInt64(i + 1)))
+        }
+        return Array(texts.prefix(want))
+    }
+
+    func listJobs(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let records = try jobQueue().list()
+        let body = try JobRecord.encoder.encode(["jobs": records])
+        return .json(Array(body))
+    }
+
+    func getJob(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let id = request.pathParameters["id"] ?? ""
+        guard let r = try jobQueue().get(id) else { throw JobError.notFound(id) }
+        return try Self.jobResponse(r)
+    }
+
+    func deleteJob(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let id = request.pathParameters["id"] ?? ""
+        let queue = try jobQueue()
+        guard queue.get(id) != nil else { throw JobError.notFound(id) }
+        // Waiting for a running job to stop blocks; keep it off the cooperative pool.
+        try await Task.detached { try queue.delete(id) }.value
+        return .json(#"{"id":"\#(id)","deleted":true}"#)
+    }
+
+    /// The job's kept lists, JSONL (whole lines only, also while it runs).
+    func jobDataset(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let id = request.pathParameters["id"] ?? ""
+        let queue = try jobQueue()
+        guard let r = queue.get(id) else { throw JobError.notFound(id) }
+        guard r.kind == "synthesize" else {
+            throw APIError(status: 404, code: "no_dataset", message: "job \(id) is a \(r.kind) job; only synthesize jobs have a dataset")
+        }
+        let path = queue.folder(of: id).appendingPathComponent(SynthesisJobRunner.listsFile).path
+        var bytes = FileManager.default.contents(atPath: path).map { [UInt8]($0) } ?? []
+        if let end = bytes.lastIndex(of: UInt8(ascii: "\n")) { bytes.removeSubrange((end + 1)...) } else { bytes = [] }
+        var response = HTTPResponse.json(bytes)
+        response.headers.replaceOrAdd(name: "Content-Type", value: "application/x-ndjson")
+        return response
+    }
+
+    // MARK: Metrics
+
+    func declareJobMetrics() {
+        metrics.gauge("ranksmith_jobs", help: "Jobs by state.") { [weak self] in
+            guard let counts = self?.jobs?.counts() else { return [] }
+            return JobState.allCases.map { ([("state", $0.rawValue)], Double(counts[$0] ?? 0)) }
+        }
+        let m = synthesisMetrics
+        metrics.gauge("ranksmith_synthesis_lists_written", help: "Ranking lists written by synthesis jobs since start.") { Double(m.snapshot.lists) }
+        metrics.gauge("ranksmith_synthesis_chains_dropped", help: "Chains dropped by the filters since start.") { Double(m.snapshot.dropped) }
+        metrics.gauge("ranksmith_generator_tokens_generated", help: "Tokens generated by synthesis jobs since start.") { Double(m.snapshot.tokens) }
+        metrics.gauge("ranksmith_generator_tokens_per_second", help: "Generated tokens per second over the latest batch of a synthesis job.") { m.snapshot.lastRate }
+    }
+}

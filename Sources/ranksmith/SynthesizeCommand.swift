@@ -1,0 +1,137 @@
+import ArgumentParser
+import Foundation
+import Generator
+import Numerics
+import Refinement
+
+/// `ranksmith synthesize --generator FILE --input FILE --output FILE`:
+/// ranking lists (PAPER.md §1) for the input's sentences, appended to the
+/// output JSONL as they finish; rerunning with the same output resumes.
+struct SynthesizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "synthesize",
+        abstract: "Synthesise ranking lists from sentences with the local LLM (or an OpenAI-compatible endpoint).")
+
+    @Option(help: "GGUF generator file, or the base URL (…/v1) of an OpenAI-compatible server.")
+    var generator: String = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+    @Option(help: "Model name sent to a remote generator.")
+    var remoteModel: String = "default"
+
+    @Option(help: "Anchor sentences: one per line, or JSONL (.jsonl) with a \"text\" field.")
+    var input: String
+
+    @Option(help: "JSONL to append kept lists to (resumed if it exists).")
+    var output: String
+
+    @Option(help: "JSONL for dropped chains (default: OUTPUT with .rejected.jsonl).")
+    var rejected: String?
+
+    @Option(help: "Use only the first N distinct sentences.")
+    var limit: Int?
+
+    @Option(help: "Rounds N (a complete list has N + 1 sentences).")
+    var rounds = 32
+
+    @Option(help: "Guidance scale s; 1 = no guidance.")
+    var guidanceScale = 1.5
+
+    @Option(help: "Most new tokens per rewrite.")
+    var maxNewTokens = 100
+
+    @Option(help: "Source n-gram blocking n; 0 = off.")
+    var ngramBlock = 3
+
+    @Flag(inversion: .prefixedNo, help: "Chain hygiene (stop on repeats, meta-text, loops, overlong or off-script output).")
+    var hygiene = true
+
+    @Option(help: "Shortest list kept when a chain stops early (x0 included).")
+    var minListLength = 5
+
+    @Option(help: "Chains decoded together as one batch.")
+    var batchChains = 16
+
+    @Flag(inversion: .prefixedNo, help: "Compute the shared prompt prefix once and copy it (off: feed it every time).")
+    var prefixReuse = true
+
+    @Option(help: "Compute threads (default: all cores).")
+    var threads: Int?
+
+    func run() throws {
+        QuantMatmul.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        BLAS.setThreads(1)
+        var settings = SynthesisSettings()
+        settings.rounds = rounds
+        settings.guidanceScale = guidanceScale
+        settings.maxNewTokens = maxNewTokens
+        settings.ngramBlock = ngramBlock
+        settings.hygiene = hygiene
+        settings.minListLength = minListLength
+        settings.batchChains = batchChains
+        do {
+            try settings.validate()
+        } catch let e as SynthesisError {
+            throw ValidationError(e.description.replacingOccurrences(of: "_", with: "-"))
+        }
+        var anchors = SynthesisRun.distinctAnchors(try AnchorSource.read(path: input, field: "--input"))
+        if let limit { anchors = Array(anchors.prefix(max(0, limit))) }
+        let backend: RewriteBackend
+        if generator.hasPrefix("http://") || generator.hasPrefix("https://") {
+            guard let url = URL(string: generator) else { throw ValidationError("--generator: not a URL: \(generator)") }
+            backend = RemoteRewriter(client: RemoteChatClient(baseURL: url, model: remoteModel), settings: settings)
+        } else {
+            let model: LlamaModel
+            do { model = try LlamaModel(path: generator) } catch { throw CommandFailure("cannot load \(generator): \(error)") }
+            let local = try LocalRewriter(model: model, name: (generator as NSString).lastPathComponent,
+                                          settings: settings, reusePrefix: prefixReuse)
+            if let long = anchors.firstIndex(where: { local.tokenCount($0) > local.longestSentenceTokens }) {
+                throw CommandFailure("sentence \(long + 1) is longer than the generator's context allows (\(local.longestSentenceTokens) tokens)")
+            }
+            backend = local
+        }
+        for note in backend.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
+        let lists = try ListsFile(path: output)
+        let rejects = try ListsFile(path: rejected ?? Self.rejectedPath(output))
+        let terminal = isatty(2) == 1
+        let started = Date()
+        var lastLine = Date.distantPast
+        let summary = try SynthesisRun.run(
+            anchors: anchors, backend: backend, settings: settings, lists: lists, rejected: rejects,
+            cancelled: { false }
+        ) { done, total, s in
+            let now = Date()
+            guard terminal || now.timeIntervalSince(lastLine) >= 30 || done == total else { return }
+            lastLine = now
+            let minutes = max(1e-9, now.timeIntervalSince(started) / 60)
+            let fresh = s.kept + s.dropped
+            let rate = Double(fresh) / minutes
+            let eta = rate > 0 ? Double(total - done) / rate * 60 : 0
+            let line = String(format: "%d/%d chains (%d kept), %.1f chains/min, ETA %@", done, total,
+                              lists.lines, rate, Self.duration(eta))
+            FileHandle.standardError.write(Data((terminal ? "\r\u{1B}[K" + line : line + "\n").utf8))
+        }
+        if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
+        var report = (try JSONSerialization.jsonObject(with: JSONEncoder().encode(summary))) as! [String: Any]
+        report["lists_per_hour"] = summary.seconds > 0 ? Double(summary.kept + summary.dropped) / summary.seconds * 3600 : 0
+        report["generated_tokens_per_second"] = summary.seconds > 0 ? Double(summary.generatedTokens) / summary.seconds : 0
+        report["output"] = output
+        let json = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
+        print(String(decoding: json, as: UTF8.self))
+    }
+
+    /// `lists.jsonl` → `lists.rejected.jsonl`.
+    static func rejectedPath(_ output: String) -> String {
+        output.hasSuffix(".jsonl") ? String(output.dropLast(6)) + ".rejected.jsonl" : output + ".rejected"
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return s >= 3600 ? "\(s / 3600)h\(s % 3600 / 60)m" : s >= 60 ? "\(s / 60)m\(s % 60)s" : "\(s)s"
+    }
+}
+
+/// A command failure with one line saying what went wrong.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}
