@@ -25,6 +25,21 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The collection's vectors come from another model version than the
     /// active one (a re-embedding is under way).
     case modelVersionMismatch(collection: String, collectionVersion: String, activeVersion: String)
+    /// No model version with this id exists.
+    case unknownModelVersion(String)
+    /// The version exists but cannot be served, for `reason` (missing
+    /// files, unreadable weights, vectors that are not finite).
+    case modelVersionUnusable(version: String, reason: String)
+    /// Another activation (of `version`) is running; activations are serialised.
+    case activationInProgress(version: String)
+    /// The version cannot be deleted now, for `reason` (it serves, it is
+    /// the bundled model, or an activation is loading it).
+    case modelVersionInUse(version: String, reason: String)
+    /// A swap would need about `neededBytes` of memory, over `limitBytes`
+    /// (`--max-memory`); `detail` breaks the figure down.
+    case insufficientMemory(neededBytes: Int, limitBytes: Int, detail: String)
+    /// An activation failed for `reason`; the previous version keeps serving.
+    case activationFailed(reason: String)
 
     /// A sentence saying what went wrong.
     public var description: String {
@@ -38,6 +53,13 @@ public enum EngineError: Error, Sendable, Equatable, CustomStringConvertible {
         case .unknownDocument(let id): return "no document with id '\(id)' in this collection"
         case .modelVersionMismatch(let c, let cv, let av):
             return "collection '\(c)' holds vectors of model version \(cv), the active model is \(av)"
+        case .unknownModelVersion(let v): return "no model version '\(v)'"
+        case .modelVersionUnusable(let v, let r): return "model version '\(v)' cannot be served: \(r)"
+        case .activationInProgress(let v): return "an activation of version '\(v)' is running"
+        case .modelVersionInUse(let v, let r): return "model version '\(v)' cannot be deleted: \(r)"
+        case .insufficientMemory(let n, let l, let d):
+            return "the swap needs about \(n >> 20) MiB (\(d)), over the limit of \(l >> 20) MiB (--max-memory)"
+        case .activationFailed(let r): return "the activation failed: \(r)"
         }
     }
 }

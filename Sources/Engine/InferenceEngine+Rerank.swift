@@ -20,14 +20,15 @@ extension InferenceEngine {
     /// With a cross-encoder configured, its relevance logit (`raw`) or its
     /// sigmoid; otherwise the embedding model's cosine similarity, which is
     /// already in [-1, 1] and reported as is either way. `field` names the
-    /// documents in errors.
-    public func rerankScores(query: String, documents: [String], field: String, raw: Bool, truncate: Bool)
-        async throws -> RerankScores {
+    /// documents in errors; `handle` is the model to use (default: the
+    /// active one), so a search reranks with the model it searched with.
+    public func rerankScores(query: String, documents: [String], field: String, raw: Bool, truncate: Bool,
+                             handle: ModelHandle? = nil) async throws -> RerankScores {
         guard !query.isEmpty else { throw EngineError.invalidInput(field: "query", reason: "must not be empty") }
         guard !documents.isEmpty else {
             throw EngineError.invalidInput(field: field, reason: "must not be empty; send at least one document")
         }
-        let handle = models.active
+        let handle = handle ?? models.active
         if let cross = handle.crossEncoder {
             let limit = configuration.maxInputsPerRequest
             guard documents.count <= limit else {

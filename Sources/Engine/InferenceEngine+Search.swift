@@ -45,7 +45,10 @@ public struct SearchResult: Sendable {
 extension InferenceEngine {
     /// Embeds the query (if text), searches, and optionally reranks.
     public func search(_ request: SearchRequest) async throws -> SearchResult {
-        let collection = try self.collection(named: request.collection)
+        // One pair for the whole search: the query is embedded (and
+        // reranked) by the model whose vectors the collection holds.
+        let pair = models.current
+        let collection = try pair.collection(request.collection)
         let topK = request.topK
         guard (1...10_000).contains(topK) else { throw EngineError.invalidInput(field: "top_k", reason: "must be in 1…10000") }
         let filter: Filter?
@@ -54,7 +57,11 @@ extension InferenceEngine {
         } else {
             filter = nil
         }
-        let handle = models.active
+        let handle = pair.handle
+        if collection.modelVersion != handle.version && collection.count > 0 {
+            throw EngineError.modelVersionMismatch(collection: collection.name, collectionVersion: collection.modelVersion,
+                                                   activeVersion: handle.version)
+        }
         let queryVector: [Float]
         switch (request.query, request.vector) {
         case let (q?, nil):
@@ -78,7 +85,7 @@ extension InferenceEngine {
                 throw EngineError.invalidInput(field: "rerank", reason: "needs a text \"query\" to re-score against")
             }
             let scores = try await rerankScores(query: query, documents: hits.map(\.document.text), field: "rerank",
-                                                raw: false, truncate: true).scores
+                                                raw: false, truncate: true, handle: handle).scores
             for i in hits.indices { hits[i].score = scores[i] }
             hits.sort { $0.score > $1.score }
             if let t = request.scoreThreshold { hits = hits.filter { $0.score >= t } }

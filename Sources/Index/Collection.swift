@@ -185,6 +185,13 @@ public final class Collection: @unchecked Sendable {
         }
     }
 
+    /// The ids of every live document, in slot order (a consistent copy
+    /// taken under one read lock). A re-embedding walks these in chunks and
+    /// reads each document with `get(id:)`, so it never copies every vector.
+    public func ids() -> [String] {
+        lock.read { state.ids.compactMap { $0 } }
+    }
+
     /// Every live document with its vector, for re-embedding after a model
     /// swap (a consistent copy taken under one read lock).
     public func allDocuments() -> [(document: Document, vector: [Float])] {

@@ -209,6 +209,18 @@ public final class CollectionStore: @unchecked Sendable {
         try collection(name).info
     }
 
+    /// Stops writes to every collection (they fail with `unavailable`) and
+    /// forgets them; searches already holding one keep answering from its
+    /// memory. Used when a model swap retires this store's generation.
+    public func closeAll() {
+        let all = monitor.locked {
+            let all = Array(collections.values)
+            collections.removeAll()
+            return all
+        }
+        for c in all { c.close() }
+    }
+
     /// Snapshots every collection (e.g. before a planned shutdown).
     public func snapshotAll() throws {
         for c in monitor.locked({ Array(collections.values) }) { try c.snapshot() }

@@ -94,6 +94,22 @@ extension APIError {
         case .modelVersionMismatch(let collection, let collectionVersion, let activeVersion):
             self = APIError(status: 409, code: "model_version_mismatch",
                             message: "collection '\(collection)' holds vectors of model version \(collectionVersion), the active model is \(activeVersion); wait for the re-embedding to finish")
+        case .unknownModelVersion(let version):
+            self = APIError(status: 404, code: "unknown_model_version",
+                            message: "no model version '\(version)'; GET /models lists them")
+        case .modelVersionUnusable:
+            self = APIError(status: 422, code: "model_version_unusable", message: error.description)
+        case .activationInProgress(let version):
+            self = APIError(status: 409, code: "activation_in_progress",
+                            message: "an activation of version '\(version)' is running; activations run one at a time: follow it at GET /models/activation and retry when it has finished",
+                            headers: [("Location", "/models/activation")])
+        case .modelVersionInUse:
+            self = APIError(status: 409, code: "model_version_in_use", message: error.description)
+        case .insufficientMemory:
+            self = APIError(status: 409, code: "insufficient_memory",
+                            message: error.description + "; raise --max-memory, delete collections, or swap on an instance with more memory")
+        case .activationFailed:
+            self = APIError(status: 500, code: "activation_failed", message: error.description)
         }
     }
 

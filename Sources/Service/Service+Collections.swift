@@ -98,10 +98,10 @@ extension RanksmithService {
     func upsertDocuments(_ request: HTTPRequest) async throws -> HTTPResponse {
         struct Out: Encodable { var upserted: Int; var model_version: String }
         let name = request.pathParameters["name"] ?? ""
-        let collection = try engine.collection(named: name)
+        _ = try engine.collection(named: name)  // 404 before reading the body
         let body = try RequestDecoding.decode(UpsertBody.self, from: request)
         let documents = body.documents.map { DocumentInput(id: $0.id, text: $0.text, metadata: $0.metadata) }
-        let outcome = try await engine.upsert(documents, into: collection)
+        let outcome = try await engine.upsert(documents, into: name)
         return respond(.json(JSONWriter.encode(Out(upserted: documents.count, model_version: outcome.handle.version))), outcome)
     }
 
@@ -116,9 +116,8 @@ extension RanksmithService {
 
     func deleteDocument(_ request: HTTPRequest) async throws -> HTTPResponse {
         struct Out: Encodable { var deleted: String }
-        let collection = try engine.collection(named: request.pathParameters["name"] ?? "")
         let id = request.pathParameters["id"] ?? ""
-        try engine.deleteDocument(id, in: collection)
+        try engine.deleteDocument(id, in: request.pathParameters["name"] ?? "")
         return .json(JSONWriter.encode(Out(deleted: id)))
     }
 }

@@ -22,6 +22,15 @@ extension RanksmithService {
         metrics.gauge("ranksmith_queue_depth", help: "Inputs waiting in the batcher queue.") { [weak batcher = engine.batcher] in Double(batcher?.queuedInputs ?? 0) }
         metrics.gauge("ranksmith_open_connections", help: "Open client connections.") { [weak self] in Double(self?.server?.connectionCount ?? 0) }
         metrics.gauge("process_resident_memory_bytes", help: "Resident memory of the process.") { processResidentBytes() }
+        metrics.gauge("ranksmith_model_swaps", help: "Model swaps committed since start.") { [weak engine] in
+            Double(engine?.models.current.generation ?? 0)
+        }
+        metrics.gauge("ranksmith_activation_running", help: "1 while a model activation (hot-swap) runs.") { [weak engine] in
+            engine?.activationStatus?.state == .running ? 1 : 0
+        }
+        metrics.gauge("ranksmith_activation_progress", help: "Fraction of documents re-embedded by the running or last activation.") { [weak engine] in
+            engine?.activationStatus?.progress ?? 0
+        }
     }
 
     func readiness(_ request: HTTPRequest) -> HTTPResponse {
@@ -65,7 +74,9 @@ extension RanksmithService {
             limits: .init(max_inputs_per_request: c.maxInputsPerRequest, max_batch_tokens: c.maxBatchTokens,
                           max_queued_inputs: c.maxQueuedInputs, max_body_bytes: c.http.limits.maxBodyBytes,
                           max_header_bytes: c.http.limits.maxHeaderBytes, max_connections: c.http.limits.maxConnections))
-        return .json(JSONWriter.encode(body))
+        var response = HTTPResponse.json(JSONWriter.encode(body))
+        response.headers.replaceOrAdd(name: "X-Model-Version", value: handle.version)  // the version described, even mid-swap
+        return response
     }
 
     func metricsText(_ request: HTTPRequest) async -> HTTPResponse {
@@ -95,7 +106,8 @@ extension RanksmithService {
         if let i = texts.firstIndex(where: \.isEmpty) {
             throw APIError.invalidField(texts.count == 1 ? "inputs" : "inputs[\(i)]", "must not be an empty string")
         }
-        let model = models.active.model
+        let handle = models.active
+        let model = handle.model
         let special = body.add_special_tokens ?? true
         let tokenizer = model.tokenizer
         let out: [[TokenOut]] = texts.map { text in
@@ -109,6 +121,8 @@ extension RanksmithService {
                 return TokenOut(id: id, text: text, special: isSpecial)
             }
         }
-        return .json(JSONWriter.encode(out))
+        var response = HTTPResponse.json(JSONWriter.encode(out))
+        response.headers.replaceOrAdd(name: "X-Model-Version", value: handle.version)  // the tokenizer used, even mid-swap
+        return response
     }
 }

@@ -53,10 +53,11 @@ public final class RanksmithService: @unchecked Sendable {
         options.batcher.maxBatchTokens = configuration.maxBatchTokens
         options.batcher.maxQueuedInputs = configuration.maxQueuedInputs
         options.batcher.threads = configuration.threads > 0 ? configuration.threads : ProcessInfo.processInfo.activeProcessorCount
+        options.maxMemoryBytes = configuration.maxMemoryBytes
         let metrics = self.metrics
         engine = InferenceEngine(
-            configuration: options, active: handle,
-            indexDirectory: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("index"),
+            configuration: options, base: handle, basePath: configuration.modelPath,
+            dataDirectory: configuration.dataDirectory,
             observer: { report in
                 metrics.observe("ranksmith_queue_seconds", report.timing.queueSeconds)
                 metrics.observe("ranksmith_inference_seconds", report.timing.inferenceSeconds)
@@ -64,6 +65,9 @@ public final class RanksmithService: @unchecked Sendable {
                 metrics.increment("ranksmith_inputs_total", by: Double(report.inputs))
                 if report.truncated > 0 { metrics.increment("ranksmith_truncated_inputs_total", by: Double(report.truncated)) }
             })
+        for note in engine.startupNotes {
+            FileHandle.standardError.write(Data("ranksmith serve: \(note)\n".utf8))
+        }
         if let error = engine.collectionsError {
             // Serve embeddings anyway; collection endpoints and /ready say why not.
             FileHandle.standardError.write(Data("ranksmith serve: collections unavailable: \(error)\n".utf8))
@@ -129,6 +133,20 @@ public final class RanksmithService: @unchecked Sendable {
         self.server = server
         jobs?.start()
         setReady(true)
+        let stale = engine.staleCollections
+        if !stale.isEmpty {
+            // A start that fell back to another version: re-embed what
+            // still holds the unloadable version's vectors.
+            let version = models.active.version
+            let outcome: String
+            do {
+                try engine.startActivation(version: version)
+                outcome = "re-embedding them with \(version) in the background (GET /models/activation)"
+            } catch {
+                outcome = "cannot re-embed them now (\(error)); POST /models/\(version)/activate to retry"
+            }
+            FileHandle.standardError.write(Data("ranksmith serve: collections \(stale.joined(separator: ", ")) hold vectors of another version; \(outcome)\n".utf8))
+        }
         return port
     }
 
@@ -177,15 +195,20 @@ public final class RanksmithService: @unchecked Sendable {
         router.delete("/collections/{name}/documents/{id}", data { try await $0.deleteDocument($1) })
         router.post("/search", data { try await $0.search($1) })
         addJobRoutes(&router)
+        router.get("/models", admin { try await $0.listModels($1) })
+        router.get("/models/activation", admin { try await $0.activationStatus($1) })
+        router.post("/models/{version}/activate", admin { try await $0.activateModel($1) })
+        router.delete("/models/{version}", admin { try await $0.deleteModel($1) })
         return router
     }
 
-    /// Wraps a data-endpoint handler: API key check, readiness, and turning
-    /// thrown `APIError`s and `EngineError`s into responses.
-    func data(_ handler: @escaping @Sendable (RanksmithService, HTTPRequest) async throws -> HTTPResponse) -> HTTPHandler {
+    /// Wraps a data-endpoint handler (an admin one when `admin`): API key
+    /// check, readiness, and turning thrown `APIError`s and `EngineError`s
+    /// into responses.
+    func data(admin: Bool = false, _ handler: @escaping @Sendable (RanksmithService, HTTPRequest) async throws -> HTTPResponse) -> HTTPHandler {
         { [unowned self] request in
             do {
-                try self.authorize(request, admin: false)
+                try self.authorize(request, admin: admin)
                 guard self.ready else { throw APIError.notReady("the service is starting or draining; retry shortly") }
                 return try await handler(self, request)
             } catch let error as APIError {

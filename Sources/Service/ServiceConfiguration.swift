@@ -30,6 +30,9 @@ public struct ServiceConfiguration: Sendable {
     public var maxQueuedInputs = 8192
     /// Compute threads for BLAS (0: all cores).
     public var threads = 0
+    /// Memory a model swap may bring the process to, in bytes (nil: no
+    /// limit); a swap estimated to need more is refused with the figures.
+    public var maxMemoryBytes: Int?
     /// HTTP limits and timeouts.
     public var http = HTTPServerConfiguration()
     /// Background job workers, finished jobs kept, and threads of a

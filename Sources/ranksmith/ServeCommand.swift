@@ -50,6 +50,8 @@ struct ServeCommand: AsyncParsableCommand {
     var idleTimeout: Double = 15
     @Option(help: "Seconds in-flight requests get to finish on SIGTERM.")
     var drainTimeout: Double = 10
+    @Option(help: "Memory a model swap may bring the process to (bytes, or with K, M, G: powers of 1024). A swap estimated to need more is refused. None: no limit.")
+    var maxMemory: String?
     @Option(help: "PEM certificate for in-process TLS.")
     var tlsCert: String?
     @Option(help: "PEM private key for in-process TLS.")
@@ -87,6 +89,12 @@ struct ServeCommand: AsyncParsableCommand {
         c.http.timeouts.body = bodyTimeout
         c.http.timeouts.idle = idleTimeout
         c.http.timeouts.drain = drainTimeout
+        if let maxMemory, !maxMemory.isEmpty {
+            guard let bytes = Self.byteCount(maxMemory) else {
+                throw ServiceStartError("--max-memory \(maxMemory) is not a size: give bytes, or a number with K, M or G (e.g. 2G)")
+            }
+            c.maxMemoryBytes = bytes
+        }
         guard (tlsCert == nil) == (tlsKey == nil) else {
             throw ServiceStartError("--tls-cert and --tls-key go together: give both or neither")
         }
@@ -117,6 +125,21 @@ struct ServeCommand: AsyncParsableCommand {
         FileHandle.standardError.write(Data("ranksmith serve: listening on \(host):\(port) (model \(service.models.active.id), version \(service.models.active.version))\n".utf8))
         await service.runUntilTerminated()
         FileHandle.standardError.write(Data("ranksmith serve: drained, exiting\n".utf8))
+    }
+}
+
+extension ServeCommand {
+    /// `text` as bytes: a whole number, optionally followed by K, M or G
+    /// (powers of 1024; `KiB`, `MB` and the like are read the same way).
+    static func byteCount(_ text: String) -> Int? {
+        let t = text.trimmingCharacters(in: .whitespaces).uppercased()
+        let digits = t.prefix { $0.isNumber }
+        guard let n = Int(digits), n > 0 else { return nil }
+        let unit = t.dropFirst(digits.count).trimmingCharacters(in: .whitespaces)
+        let shifts: [String: Int] = ["": 0, "B": 0, "K": 10, "KB": 10, "KIB": 10, "M": 20, "MB": 20, "MIB": 20,
+                                     "G": 30, "GB": 30, "GIB": 30, "T": 40, "TB": 40, "TIB": 40]
+        guard let shift = shifts[unit], n <= Int.max >> shift else { return nil }
+        return n << shift
     }
 }
 

@@ -93,6 +93,15 @@ def names_field(field: str):
     return check
 
 
+def only_base(body, response):
+    assert body["active"] == "base"
+    assert [(v["version"], v["active"], v["bundled"]) for v in body["versions"]] == [("base", True, True)]
+
+
+def nothing_to_do(body, response):
+    assert body["version"] == "base" and body["state"] == "succeeded" and body["progress"] == 1
+
+
 CASES = [
     # /embed (TEI)
     Case("POST", "/embed", 200, json={"inputs": "A man is playing a guitar."}, check=unit_vectors(1)),
@@ -162,6 +171,15 @@ CASES = [
     Case("GET", "/jobs/job-missing", 404, operation=("get", "/jobs/{id}")),
     Case("DELETE", "/jobs/job-missing", 404, operation=("delete", "/jobs/{id}")),
     Case("GET", "/jobs/job-missing/dataset", 404, operation=("get", "/jobs/{id}/dataset")),
+    # Model versions: the shared server has only the bundled one (the swap
+    # itself, with a second version under load, is test_swap.py).
+    Case("GET", "/models", 200, check=only_base),
+    Case("GET", "/models/activation", 404, operation=("get", "/models/activation")),
+    Case("POST", "/models/base/activate", 200, operation=("post", "/models/{version}/activate"), check=nothing_to_do),
+    Case("GET", "/models/activation", 200, check=nothing_to_do),
+    Case("POST", "/models/no-such-version/activate", 404, operation=("post", "/models/{version}/activate")),
+    Case("DELETE", "/models/base", 409, operation=("delete", "/models/{version}")),
+    Case("DELETE", "/models/no-such-version", 404, operation=("delete", "/models/{version}")),
     # Operations
     Case("GET", "/health", 200),
     Case("GET", "/ready", 200),
