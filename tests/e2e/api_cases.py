@@ -167,6 +167,9 @@ CASES = [
     Case("POST", "/jobs/synthesize", 422, json={"sentences": ["x"], "rounds": 0}, check=names_field("rounds")),
     Case("POST", "/jobs/synthesize", 422, json={"collection": "e2e-missing"}, check=names_field("collection")),
     Case("POST", "/jobs/synthesize", 422, json={"sentences": ["x"], "generator": "/no/such.gguf"}, check=names_field("generator")),
+    # Refine: the run itself is tests/e2e/test_refine.py (it changes the serving model).
+    Case("POST", "/jobs/refine", 422, json={"sentences": ["A man is playing a guitar."], "steps": 0}, check=names_field("steps")),
+    Case("POST", "/jobs/refine", 422, json={"sentences": ["x"], "checks": [{"kind": "bleu"}]}, check=names_field("checks[0].kind")),
     Case("GET", "/jobs", 200),
     Case("GET", "/jobs/job-missing", 404, operation=("get", "/jobs/{id}")),
     Case("DELETE", "/jobs/job-missing", 404, operation=("delete", "/jobs/{id}")),

@@ -63,7 +63,7 @@ public struct ListQuality: Codable, Sendable {
         }
         q.meanCosineByRound = zip(sums, counts).map { ($0 / Double($1) * 10000).rounded() / 10000 }
         q.listsByRound = counts
-        q.spearman = rounds.count > 1 ? (Metrics.spearman(rounds, sims) * 10000).rounded() / 100 : 0
+        q.spearman = rounds.count > 1 ? (RankingMetrics.spearman(rounds, sims) * 10000).rounded() / 100 : 0
         return q
     }
 }
