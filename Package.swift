@@ -45,7 +45,7 @@ let package = Package(
         // MARK: - Libraries, lowest first
         .target(name: "Numerics", dependencies: ["CBLAS", "CPrefetch"], swiftSettings: swift6 + kernelFlags),
         .target(name: "Tokenization", swiftSettings: swift6 + kernelFlags),
-        .target(name: "Encoder", dependencies: ["Numerics", "Tokenization"], swiftSettings: common + kernelFlags),
+        .target(name: "Encoder", dependencies: ["Numerics", "Tokenization"], swiftSettings: swift6 + kernelFlags),
         .target(name: "Generator", dependencies: ["Numerics", "Tokenization"], swiftSettings: common + kernelFlags),
         .target(name: "Storage", swiftSettings: swift6 + kernelFlags),
         .target(name: "Index", dependencies: ["Numerics", "Storage", "CPrefetch"], swiftSettings: swift6 + kernelFlags),
@@ -83,6 +83,7 @@ let package = Package(
         .testTarget(name: "RefinementTests", dependencies: ["Refinement", "Encoder", "Generator", "Numerics", "Tokenization"], exclude: ["Fixtures"], swiftSettings: swift6),
         .testTarget(name: "IndexTests", dependencies: ["Index", "Numerics", "Storage"], swiftSettings: common + kernelFlags),
         .testTarget(name: "StorageTests", dependencies: ["Storage"], swiftSettings: swift6),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs"], swiftSettings: swift6),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Encoder", "Index", "Tokenization"], swiftSettings: common),
         .testTarget(name: "JobsTests", dependencies: ["Jobs"], swiftSettings: swift6),
         // A blocking HTTP client over raw sockets for the tests that talk to a real server.

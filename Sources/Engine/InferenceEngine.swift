@@ -10,7 +10,8 @@ import Synchronization
 /// upsert and activation pipelines. The Service decodes requests, calls
 /// these and maps `EngineError`s to statuses; refinement jobs call them
 /// directly. One file per pipeline: `InferenceEngine+Embed.swift`,
-/// `+Rerank`, `+Search`, `+Collections`, `+Activation`.
+/// `+Rerank`, `+Search`, `+Collections`, `+Activation`, `+Swap`. Where it
+/// sits in the request path and how the hot-swap works: docs/architecture.md.
 public final class InferenceEngine: Sendable {
     /// Limits and batching, fixed at start-up.
     public struct Configuration: Sendable {

@@ -36,8 +36,10 @@ public struct TrainingProgress: Sendable {
 
 /// The outcome of a run.
 public struct TrainingResult: Sendable {
-    /// The best weights by development Spearman (the last ones without a dev set).
+    /// The kept weights: the best by development Spearman (the last ones
+    /// without a dev set or with `keepBest` off).
     public var weights: BertWeights
+    /// The step whose weights were kept (0: the starting weights).
     public var bestStep: Int
     public var steps: Int
     public var curve: [TrainingCurvePoint]
@@ -49,7 +51,8 @@ public struct TrainingResult: Sendable {
 /// Trains a copy of a student encoder on ranking lists against a frozen
 /// teacher. Everything that can be wrong with the input is checked in
 /// `init`, before any step. A library: the CLI and a job runner drive it
-/// with a progress callback and a cancellation check.
+/// with a progress callback and a cancellation check. Not thread-safe: it
+/// may be handed to the thread that runs it, and only that thread uses it.
 public final class Trainer: @unchecked Sendable {
     public let options: TrainingOptions
     public let student: BertModel
@@ -135,13 +138,15 @@ public final class Trainer: @unchecked Sendable {
             progress(TrainingProgress(step: step, steps: totalSteps, loss: point.loss, devSpearman: lastDev,
                                       elapsedSeconds: elapsed, etaSeconds: elapsed / Double(done) * Double(totalSteps - step)))
         }
-        if dev == nil {
+        var keptScore = bestScore
+        if dev == nil || !options.keepBest {
             best.copy(from: model.parameters)
             bestStep = step
+            keptScore = lastDev
         }
         return TrainingResult(
             weights: model.layout.weights(from: best, base: student.weights), bestStep: bestStep, steps: step,
-            curve: curve, devBefore: devBefore, devAfter: bestScore, seconds: Date().timeIntervalSince(started))
+            curve: curve, devBefore: devBefore, devAfter: keptScore, seconds: Date().timeIntervalSince(started))
     }
 
     /// The lists step `s` trains on: an epoch is a seeded permutation of

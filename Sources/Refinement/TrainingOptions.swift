@@ -26,11 +26,14 @@ public struct TrainingOptions: Sendable, Codable, Equatable {
     public var seed: UInt64 = 42
     /// τ, τ2, ω.
     public var loss = RankingLossOptions()
+    /// Keep the weights of the best development evaluation (true), or the
+    /// last step's (false; for experiments that study the run itself).
+    public var keepBest = true
 
     enum CodingKeys: String, CodingKey {
         case learningRate = "learning_rate", adamW = "adamw", warmupFraction = "warmup_fraction", steps
         case listsPerStep = "lists_per_step", maxLength = "max_length", evaluateEvery = "evaluate_every"
-        case gradientClip = "gradient_clip", seed, loss
+        case gradientClip = "gradient_clip", seed, loss, keepBest = "keep_best"
     }
 
     public init() {}

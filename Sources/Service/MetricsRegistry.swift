@@ -27,6 +27,7 @@ public final class MetricsRegistry: Sendable {
         var read: @Sendable () -> Double
     }
 
+    /// A gauge with one series per label set (e.g. jobs by state).
     private struct LabelledGauge {
         var name: String
         var help: String
@@ -60,8 +61,8 @@ public final class MetricsRegistry: Sendable {
     }
 
     /// Declares a gauge with one series per label set, read when metrics are rendered.
-    public func gauge(_ name: String, help: String, series: @escaping @Sendable () -> [([(String, String)], Double)]) {
-        self.series.withLock { $0.labelledGauges.append(LabelledGauge(name: name, help: help, read: series)) }
+    public func gauge(_ name: String, help: String, series read: @escaping @Sendable () -> [([(String, String)], Double)]) {
+        series.withLock { $0.labelledGauges.append(LabelledGauge(name: name, help: help, read: read)) }
     }
 
     private func declare(_ name: String, _ family: Family) {

@@ -69,34 +69,19 @@ extension RanksmithService {
     }
 
     func addJobRoutes(_ router: inout Router) {
-        router.post("/jobs/synthesize", admin { try await $0.submitSynthesis($1) })
-        router.post("/jobs/refine", admin { try await $0.submitRefine($1) })
-        router.get("/jobs", admin { try await $0.listJobs($1) })
-        router.get("/jobs/{id}", admin { try await $0.getJob($1) })
-        router.delete("/jobs/{id}", admin { try await $0.deleteJob($1) })
-        router.get("/jobs/{id}/dataset", admin { try await $0.jobDataset($1) })
+        router.post("/jobs/synthesize", jobAdmin { try await $0.submitSynthesis($1) })
+        router.post("/jobs/refine", jobAdmin { try await $0.submitRefine($1) })
+        router.get("/jobs", jobAdmin { try await $0.listJobs($1) })
+        router.get("/jobs/{id}", jobAdmin { try await $0.getJob($1) })
+        router.delete("/jobs/{id}", jobAdmin { try await $0.deleteJob($1) })
+        router.get("/jobs/{id}/dataset", jobAdmin { try await $0.jobDataset($1) })
     }
 
-    /// Wraps an admin handler (jobs and model versions): admin key,
-    /// readiness, and thrown `APIError`s, `JobError`s and `EngineError`s to
-    /// responses.
-    func admin(_ handler: @escaping @Sendable (RanksmithService, HTTPRequest) async throws -> HTTPResponse) -> HTTPHandler {
-        { [unowned self] request in
-            do {
-                try self.authorize(request, admin: true)
-                guard self.ready else { throw APIError.notReady("the service is starting or draining; retry shortly") }
-                return try await handler(self, request)
-            } catch let error as APIError {
-                return error.response
-            } catch let error as JobError {
-                return Self.apiError(error).response
-            } catch let error as EngineError {
-                return APIError(error).response
-            } catch is CancellationError {
-                return APIError(status: 499, code: "client_closed", message: "the client closed the connection").response
-            } catch {
-                return APIError(status: 500, code: "internal", message: "\(error)").response
-            }
+    /// An admin handler (`admin`: key, readiness, errors) whose job errors
+    /// become API errors.
+    func jobAdmin(_ handler: @escaping @Sendable (RanksmithService, HTTPRequest) async throws -> HTTPResponse) -> HTTPHandler {
+        admin { service, request in
+            do { return try await handler(service, request) } catch let e as JobError { throw Self.apiError(e) }
         }
     }
 

@@ -59,6 +59,11 @@ extension RanksmithService {
         var activation: ActivationOut?
     }
 
+    /// Wraps an admin handler: admin key, readiness, errors to responses.
+    func admin(_ handler: @escaping @Sendable (RanksmithService, HTTPRequest) async throws -> HTTPResponse) -> HTTPHandler {
+        data(admin: true, handler)
+    }
+
     func listModels(_ request: HTTPRequest) async throws -> HTTPResponse {
         guard let versions = engine.versions else { throw APIError.notReady("model versions are not available") }
         let active = models.active.version

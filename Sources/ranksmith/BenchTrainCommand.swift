@@ -41,10 +41,11 @@ struct BenchTrainCommand: ParsableCommand {
         let tokens = sentences.map { min(student.tokenizer.encode($0, maxLength: maxLength).ids.count, maxLength) }.reduce(0, +)
         var times: [Double] = []
         var last = Date()
-        var lastLoss = 0.0
+        var lastLoss = 0.0, firstLoss = 0.0
         _ = try trainer.run(progress: { p in
             let now = Date()
             if p.step == 1 {
+                firstLoss = p.loss  // at the starting weights: comparable with the reference's
                 // Warm-up done: from here on, the high-water mark is the steps'.
                 try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
             } else {
@@ -57,7 +58,8 @@ struct BenchTrainCommand: ParsableCommand {
         let object: [String: Any] = [
             "engine": "Ranksmith", "sentences": sentences.count, "tokens": tokens, "steps": steps,
             "step_ms_median": (stepTime * 10_000).rounded() / 10, "steps_per_s": (1 / stepTime * 1000).rounded() / 1000,
-            "peak_rss_mib": Self.highWaterMiB(), "last_loss": (lastLoss * 10_000).rounded() / 10_000,
+            "peak_rss_mib": Self.highWaterMiB(), "first_loss": (firstLoss * 10_000).rounded() / 10_000,
+            "last_loss": (lastLoss * 10_000).rounded() / 10_000,
         ]
         let json = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         print(String(decoding: json, as: UTF8.self))

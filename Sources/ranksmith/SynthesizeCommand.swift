@@ -5,7 +5,7 @@ import Numerics
 import Refinement
 
 /// `ranksmith synthesize --generator FILE --input FILE --output FILE`:
-/// ranking lists (PAPER.md §1) for the input's sentences, appended to the
+/// ranking lists (docs/method.md §1) for the input's sentences, appended to the
 /// output JSONL as they finish; rerunning with the same output resumes.
 struct SynthesizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

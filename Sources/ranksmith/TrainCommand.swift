@@ -63,6 +63,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Seed for list order and tie-breaking.")
     var seed: UInt64 = 42
 
+    @Option(help: "Which weights to write: 'best' (by dev Spearman, the starting weights included) or 'last'.")
+    var keep: String = "best"
+
     @Option(help: "Version id written into manifest.json (default: the output folder's name).")
     var version: String?
 
@@ -88,6 +91,8 @@ struct TrainCommand: ParsableCommand {
         options.warmupFraction = warmup
         options.gradientClip = clip
         options.seed = seed
+        guard keep == "best" || keep == "last" else { throw ValidationError("--keep must be 'best' or 'last', got '\(keep)'") }
+        options.keepBest = keep == "best"
         do { try options.validate() } catch { throw ValidationError("\(error)") }
         let outputURL = URL(fileURLWithPath: output)
         if FileManager.default.fileExists(atPath: outputURL.path) {

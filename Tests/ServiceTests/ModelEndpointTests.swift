@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import Service
+import TestSupport
 import XCTest
 
 /// Model versions over real sockets: bad versions are refused or fail

@@ -83,7 +83,7 @@ def step():
     return float(loss)
 
 
-step()  # warm-up (allocates the optimiser state)
+first_loss = step()  # warm-up (allocates the optimiser state); the loss at the starting weights
 try:
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
@@ -102,4 +102,4 @@ median = statistics.median(times)
 print(json.dumps({"engine": f"PyTorch {torch.__version__}", "sentences": len(sentences),
                   "tokens": int(batch["attention_mask"].sum()), "steps": steps,
                   "step_ms_median": round(median * 1000, 1), "steps_per_s": round(1 / median, 3),
-                  "peak_rss_mib": hwm, "last_loss": round(loss, 4)}))
+                  "peak_rss_mib": hwm, "first_loss": round(first_loss, 4), "last_loss": round(loss, 4)}))

@@ -26,7 +26,7 @@ public enum ChainStop: String, Codable, Sendable, CaseIterable {
 /// The rules that judge one rewrite. Pure functions of text, so the
 /// filters are tested without a model.
 public enum ChainRules {
-    /// The output with surrounding whitespace and backticks removed (PAPER.md §1).
+    /// The output with surrounding whitespace and backticks removed (docs/method.md §1).
     public static func clean(_ text: String) -> String {
         let strip = CharacterSet.whitespacesAndNewlines.union(CharacterSet(charactersIn: "`"))
         return text.trimmingCharacters(in: strip)

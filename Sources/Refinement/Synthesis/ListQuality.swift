@@ -4,7 +4,7 @@ import Numerics
 
 // MARK: - Do the lists rank?
 
-/// Whether a dataset of ranking lists really ranks (PAPER.md §1): the mean
+/// Whether a dataset of ranking lists really ranks (docs/method.md §1): the mean
 /// cosine of x_r to x_0 per round r under an embedding model (it should
 /// fall as r grows), the Spearman correlation between r and that
 /// similarity over every (list, r), and why chains stopped.

@@ -18,7 +18,7 @@ public struct ChainOutcome: Sendable {
     public var stoppedBy: String?
 }
 
-/// Builds ranking lists (PAPER.md §1): every anchor starts a chain; each
+/// Builds ranking lists (docs/method.md §1): every anchor starts a chain; each
 /// call to the backend runs one round of every live chain as one batch
 /// (up to `batchChains` chains), and a finished chain's place is taken by
 /// the next anchor at once, so the batch stays full. Round r rewrites

@@ -11,7 +11,7 @@ import Generator
 /// never inject a chat marker) and the suffix. Tokenising them apart keeps
 /// the prefix's tokens the same for every sentence, which the cache needs.
 public struct RewritePrompt: Sendable {
-    /// The instruction before the sentence (PAPER.md §1, in our words).
+    /// The instruction before the sentence (docs/method.md §1, in our words).
     public static let instructionHead = "Write a sentence that is entailment with: ```"
     /// What follows the sentence inside the user turn.
     public static let instructionTail = "```. Result:"

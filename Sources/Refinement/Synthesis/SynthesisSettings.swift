@@ -2,7 +2,7 @@ import Foundation
 
 // MARK: - Settings of a synthesis run
 
-/// How ranking lists are synthesised (PAPER.md §1 and its small-generator
+/// How ranking lists are synthesised (docs/method.md §1 and its small-generator
 /// measures). Defaults follow the paper (N = 32, s = 1.5, 100 new tokens)
 /// plus n-gram blocking (n = 3) and chain hygiene, both switchable so the
 /// paper's exact recipe can be run (`ngramBlock = 0`, `hygiene = false`).
