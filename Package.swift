@@ -79,13 +79,12 @@ let package = Package(
         .testTarget(name: "EncoderTests", dependencies: ["Encoder", "Numerics", "Tokenization", "Refinement"], exclude: ["Fixtures"], swiftSettings: common),
         .testTarget(name: "GeneratorTests", dependencies: ["Generator", "Numerics", "Tokenization"], exclude: ["Fixtures"], swiftSettings: common + kernelFlags),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Numerics", "TestSupport"], swiftSettings: common),
-        .testTarget(name: "ServiceTests", dependencies: ["Service", "Engine", "HTTP", "Encoder", "Tokenization", "TestSupport"], swiftSettings: common),
+        .testTarget(name: "ServiceTests", dependencies: ["Service", "Engine", "HTTP", "Encoder", "TestSupport"], swiftSettings: common),
         .testTarget(name: "RefinementTests", dependencies: ["Refinement", "Encoder", "Generator", "Numerics", "Tokenization"], exclude: ["Fixtures"], swiftSettings: swift6),
         .testTarget(name: "IndexTests", dependencies: ["Index", "Numerics", "Storage"], swiftSettings: common + kernelFlags),
         .testTarget(name: "StorageTests", dependencies: ["Storage"], swiftSettings: swift6),
         .testTarget(name: "JobsTests", dependencies: ["Jobs"], swiftSettings: swift6),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Encoder", "Index", "Tokenization"], swiftSettings: common),
-        .testTarget(name: "JobsTests", dependencies: ["Jobs"], swiftSettings: swift6),
         // A blocking HTTP client over raw sockets for the tests that talk to a real server.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swift6),
     ]
