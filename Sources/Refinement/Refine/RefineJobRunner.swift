@@ -195,8 +195,15 @@ public struct RefineJobRunner: JobRunner {
         context.note("evaluation of \(version) against \(parent):\n" + report.tableText)
 
         // 4. Gate.
-        if let devRow = report.table.first, devRow.delta < s.minGain {
-            report.reasons.append(String(format: "dev gain %.2f is below min_gain %.2f", devRow.delta, s.minGain))
+        // "Beats": with min_gain 0 an unchanged score is no reason to swap
+        // (the trainer may have kept step 0's weights); a negative min_gain
+        // tolerates that loss.
+        if let devRow = report.table.first {
+            if devRow.delta < s.minGain {
+                report.reasons.append(String(format: "dev gain %.2f is below min_gain %.2f", devRow.delta, s.minGain))
+            } else if s.minGain >= 0 && devRow.delta <= 0 {
+                report.reasons.append(String(format: "dev gain %.2f does not beat the active version", devRow.delta))
+            }
         }
         for r in report.table.dropFirst() where -r.delta > r.bound {
             report.reasons.append("\(r.name) loses \(String(format: "%.2f", -r.delta)) \(r.metric) points, more than max_loss \(String(format: "%.2f", r.bound))")
