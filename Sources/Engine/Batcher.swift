@@ -96,6 +96,10 @@ public final class Batcher: @unchecked Sendable {
     private var head = 0
     private var stopped = false
     private var thread: Thread?
+    /// Whether the compute thread has ended (set by the thread itself), so
+    /// `stop` can wait for the pass in progress: exiting the process under
+    /// a running forward pass crashes in BLAS.
+    private var computeEnded = false
 
     /// A batcher; nothing runs until `start`.
     public init(options: Options = Options()) {
@@ -109,17 +113,26 @@ public final class Batcher: @unchecked Sendable {
 
     /// Starts the compute thread.
     public func start() {
-        let t = Thread { [weak self] in self?.run() }
+        let t = Thread { [weak self] in
+            guard let self else { return }
+            self.run()
+            self.monitor.locked { self.computeEnded = true }
+        }
         t.name = "ranksmith-batcher"
         t.stackSize = 8 << 20
         monitor.locked { thread = t }
         t.start()
     }
 
-    /// Stops the compute thread after the pass in progress; queued work
-    /// fails with `.stopped`.
-    public func stop() {
-        let pending: [Submission] = monitor.locked {
+    /// Stops the compute thread after the pass in progress and waits for it
+    /// to end; queued work fails with `.stopped`.
+    public func stop() { _ = stop(waitingUpTo: .infinity) }
+
+    /// Stops the compute thread after the pass in progress, waiting at most
+    /// `seconds` for it; queued work fails with `.stopped`. Answers whether
+    /// the thread has ended (false: a pass is still running).
+    public func stop(waitingUpTo seconds: Double) -> Bool {
+        let (pending, compute): ([Submission], Thread?) = monitor.locked {
             stopped = true
             var pending: [Submission] = []
             var seen = Set<ObjectIdentifier>()
@@ -128,9 +141,17 @@ public final class Batcher: @unchecked Sendable {
             }
             queue.removeAll(); head = 0
             monitor.broadcast()
-            return pending
+            return (pending, thread)
         }
         for submission in pending { finish(submission, .failure(BatcherError.stopped)) }
+        // Never started, or called from the compute thread (`onBatch`): nothing to wait for.
+        guard let compute, compute !== Thread.current else { return true }
+        let deadline = DispatchTime.now().uptimeNanoseconds &+ UInt64(max(0, min(seconds, 1e6)) * 1e9)
+        while !monitor.locked({ computeEnded }) {
+            if DispatchTime.now().uptimeNanoseconds >= deadline { return false }
+            Thread.sleep(forTimeInterval: 0.005)
+        }
+        return true
     }
 
     /// Embeds `encodings` with `model` (unnormalised rows, input order).
@@ -156,13 +177,11 @@ public final class Batcher: @unchecked Sendable {
                 if let refusal { finish(submission, .failure(refusal)) }
             }
         } onCancel: {
-            let waiting = monitor.locked {
-                submission.cancelled = true
-                return submission.continuation != nil && submission.started == 0
-            }
-            // Work not yet started is answered at once; work in a pass
-            // finishes with that pass and is then discarded.
-            if waiting { finish(submission, .failure(CancellationError())) }
+            monitor.locked { submission.cancelled = true }
+            // Answered at once, even when its inputs are in the pass running
+            // now: the pass skips finished submissions when it ends, and a
+            // cancelled handler (a client gone, a shutdown) need not wait.
+            finish(submission, .failure(CancellationError()))
         }
     }
 

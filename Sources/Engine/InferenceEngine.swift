@@ -161,12 +161,16 @@ public final class InferenceEngine: Sendable {
     /// Starts the batcher's compute thread.
     public func start() { batcher.start() }
 
-    /// Stops the batcher (queued work fails with `EngineError.stopped`) and
-    /// cancels a running activation (its shadow is removed; the serving
-    /// pair stays).
-    public func stop() {
+    /// Stops the batcher (queued work fails with `EngineError.stopped`,
+    /// the pass in progress is waited for) and cancels a running activation
+    /// (its shadow is removed; the serving pair stays).
+    public func stop() { _ = stop(waitingUpTo: .infinity) }
+
+    /// Like ``stop()``, waiting at most `seconds` for the pass in progress;
+    /// answers whether the batcher's thread has ended.
+    public func stop(waitingUpTo seconds: Double) -> Bool {
         let task = swap.withLock { $0.task }
         task?.cancel()
-        batcher.stop()
+        return batcher.stop(waitingUpTo: seconds)
     }
 }

@@ -75,6 +75,11 @@ struct ConnectionStateMachine {
         self.deadline = now + settings.timeouts.header
     }
 
+    /// The head of the request being received once its headers are
+    /// complete and its body is not (the server checks it before it sends
+    /// `100 Continue`).
+    var pendingHead: HTTPParsedRequest? { state == .receiving ? parser.pendingHead : nil }
+
     /// Whether the machine wants input right now (else the I/O class may
     /// stop reading once it has buffered enough).
     var wantsInput: Bool { state == .idle || state == .receiving || state == .lingering }
@@ -118,6 +123,14 @@ struct ConnectionStateMachine {
         case .invalid(let error):
             return failRequest(now: now, action: .reject(error))
         }
+    }
+
+    /// The server answers the request being received from its head alone
+    /// (a 401 instead of `100 Continue`): the body is not read; after the
+    /// response the connection lingers and closes, like after a refusal.
+    mutating func refuseBeforeBody() {
+        guard state == .receiving else { return }
+        _ = failRequest(now: 0, action: .none)
     }
 
     /// The handler's response is ready to be written. Answers whether the

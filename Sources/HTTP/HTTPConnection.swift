@@ -21,6 +21,13 @@ final class HTTPConnection: @unchecked Sendable {
     private var input = InputBuffer()
     private var output: [UInt8] = []
     private var outputOffset = 0
+    /// A large response body, written from the handler's own buffer after
+    /// `output` instead of being copied into it.
+    private var body: [UInt8] = []
+    private var bodyOffset = 0
+    /// Bytes of the current response counted in the server's unsent budget
+    /// (``ServerCore/reserveUnsent(_:)``); given back once written or closed.
+    private var reservedUnsent = 0
 
     private var readSource: DispatchSourceRead?
     private var writeSource: DispatchSourceWrite?
@@ -40,6 +47,9 @@ final class HTTPConnection: @unchecked Sendable {
     private static let maxBufferedWhileBusy = 64 * 1024
     /// Bytes read per loop turn into the buffer's tail.
     private static let readChunk = 16 * 1024
+    /// Bodies up to this size are copied after the head (one write); larger
+    /// ones are written from their own buffer (no second copy in memory).
+    private static let copiedBodyBytes = 64 * 1024
 
     init(id: Int, fd: Int32, remoteAddress: String, queue: DispatchQueue, core: ServerCore, transport: Transport) {
         self.id = id
@@ -165,6 +175,15 @@ final class HTTPConnection: @unchecked Sendable {
         case .none:
             break
         case .sendContinue:
+            // The head may already settle the answer (a missing key): then
+            // say so now, instead of inviting the client to send its body.
+            if let head = machine.pendingHead,
+               let refusal = core.checkBeforeBody(head, remoteAddress: remoteAddress) {
+                machine.refuseBeforeBody()
+                input.removeAll()
+                respondWithError(refusal, method: head.method, path: head.target)
+                return
+            }
             output.append(contentsOf: "HTTP/1.1 100 Continue\r\n\r\n".utf8)
             flush()
         case .dispatch(let parsed, let consumed):
@@ -214,8 +233,10 @@ final class HTTPConnection: @unchecked Sendable {
             return responseReady(encoded)
         }
         let core = self.core
+        core.handlerStarted()
         handlerTask = Task.detached { [self] in
             let encoded = await core.respond(to: request, started: started)
+            core.handlerFinished()
             // Back to the connection's queue (async: blocking a cooperative
             // thread on a busy I/O queue measured slower, and starves tasks).
             self.queue.async { self.responseReady(encoded) }
@@ -224,7 +245,11 @@ final class HTTPConnection: @unchecked Sendable {
 
     private func responseReady(_ encoded: EncodedResponse) {
         handlerTask = nil
-        guard !closed, let current = currentRequest else { return }
+        guard !closed, let current = currentRequest else {
+            core.releaseUnsent(encoded.reservedUnsent)
+            return
+        }
+        reservedUnsent += encoded.reservedUnsent
         let close = machine.responseStarted(now: Clock.now(), handlerAsksClose: encoded.handlerAsksClose)
         output.append(contentsOf: encoded.head)
         if close {
@@ -233,48 +258,68 @@ final class HTTPConnection: @unchecked Sendable {
             output.append(contentsOf: "Connection: keep-alive\r\n".utf8)
         }
         output.append(contentsOf: "\r\n".utf8)
-        output.append(contentsOf: encoded.body)
+        if encoded.body.count <= HTTPConnection.copiedBodyBytes {
+            output.append(contentsOf: encoded.body)
+        } else {
+            body = encoded.body
+            bodyOffset = 0
+        }
         armTimer()
         flush()
     }
 
-    /// A response the server makes itself (400, 408, 413, …); always closes.
-    private func respondWithError(_ response: HTTPResponse) {
+    /// A response the server makes itself (400, 408, 413, a 401 before
+    /// `100 Continue`, …); always closes.
+    private func respondWithError(_ response: HTTPResponse, method: String = "-", path: String = "-") {
         sequence += 1
         let requestId = RequestIdentifier.generate(prefix: core.idPrefix, connection: id, sequence: sequence)
-        let encoded = core.finish(response, requestId: requestId, method: "-", path: "-", route: nil,
+        let encoded = core.finish(response, requestId: requestId, method: method, path: path, route: nil,
                                   headRequest: false, acceptsGzip: false, started: Clock.now(),
                                   requestBytes: 0, remote: remoteAddress, forwardedFor: nil)
-        currentRequest = ("-", "-", false, .http1_1, Clock.now())
+        currentRequest = (method, path, false, .http1_1, Clock.now())
         responseReady(encoded)
     }
 
     // MARK: - Output
 
     private func flush() {
-        while outputOffset < output.count && !closed {
-            let result = output.withUnsafeBytes { raw in
-                transport.write(UnsafeRawBufferPointer(rebasing: raw[outputOffset...]))
-            }
-            switch result {
-            case .bytes(let count):
-                outputOffset += count
-                machine.wroteSome(now: Clock.now())
-            case .wouldBlock:
-                armWrite()
-                return
-            case .eof, .failed:
-                return perform(machine.peerClosed())
-            }
-        }
-        guard !closed else { return }
+        guard write(&output, from: &outputOffset), write(&body, from: &bodyOffset) else { return }
         output.removeAll(keepingCapacity: output.capacity <= 256 * 1024)
         outputOffset = 0
+        body = []
+        bodyOffset = 0
+        if reservedUnsent > 0 {
+            core.releaseUnsent(reservedUnsent)
+            reservedUnsent = 0
+        }
         if machine.state == .writing {
             currentRequest = nil
             perform(machine.writeCompleted(now: Clock.now(), inputPending: !input.isEmpty))
             armTimer()
         }
+    }
+
+    /// Writes `buffer` from `offset` on; answers whether all of it went out
+    /// (false: waiting for writability, or the connection closed).
+    private func write(_ buffer: inout [UInt8], from offset: inout Int) -> Bool {
+        while offset < buffer.count && !closed {
+            let start = offset
+            let result = buffer.withUnsafeBytes { raw in
+                transport.write(UnsafeRawBufferPointer(rebasing: raw[start...]))
+            }
+            switch result {
+            case .bytes(let count):
+                offset += count
+                machine.wroteSome(now: Clock.now())
+            case .wouldBlock:
+                armWrite()
+                return false
+            case .eof, .failed:
+                perform(machine.peerClosed())
+                return false
+            }
+        }
+        return !closed
     }
 
     // MARK: - Sources
@@ -346,6 +391,10 @@ final class HTTPConnection: @unchecked Sendable {
     }
 
     private func finishClose() {
+        core.releaseUnsent(reservedUnsent)
+        reservedUnsent = 0
+        output = []
+        body = []
         readSource = nil
         writeSource = nil
         timer = nil

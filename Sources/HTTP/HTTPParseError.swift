@@ -51,6 +51,10 @@ public enum HTTPParseError: Error, Equatable, Sendable {
     case invalidTrailers
     /// An `Expect` value other than `100-continue`.
     case unsupportedExpectation
+    /// A field that must appear once (`Authorization`, `Content-Type`,
+    /// `Content-Encoding`) appears several times: a proxy and this server
+    /// might each pick a different one.
+    case duplicateHeader
 
     /// The status code the server answers with.
     public var status: Int {
@@ -105,6 +109,7 @@ public enum HTTPParseError: Error, Equatable, Sendable {
         case .invalidChunkData: return "Chunk data must be followed by CRLF; check the chunk sizes."
         case .invalidTrailers: return "Malformed or oversized chunked trailers."
         case .unsupportedExpectation: return "Only 'Expect: 100-continue' is supported; remove the Expect header."
+        case .duplicateHeader: return "Authorization, Content-Type and Content-Encoding may each appear once; send one of each."
         }
     }
 }

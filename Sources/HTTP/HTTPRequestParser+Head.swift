@@ -15,6 +15,11 @@ extension HTTPRequestParser {
         var connectionKeepAlive = false
         var expectContinue = false
         var expectOther = false
+        /// Occurrences of fields that must be single (see ``HTTPParseError/duplicateHeader``).
+        var authorizationCount = 0
+        var contentTypeCount = 0
+        var contentEncodingCount = 0
+        var duplicate: Bool { authorizationCount > 1 || contentTypeCount > 1 || contentEncodingCount > 1 }
     }
 
     /// Parses the head in `p[headStart..<end]`; line endings are already checked.
@@ -74,6 +79,7 @@ extension HTTPRequestParser {
         if version == .http1_1 && facts.hostCount != 1 { return .failure(.invalidHost) }
         if facts.hostCount > 1 { return .failure(.invalidHost) }
         if facts.expectOther { return .failure(.unsupportedExpectation) }
+        if facts.duplicate { return .failure(.duplicateHeader) }
         var framing = Framing.none
         if facts.sawTransferEncoding {
             if facts.contentLength != nil || facts.contentLengthInvalid || facts.contentLengthConflict {
@@ -143,6 +149,12 @@ extension HTTPRequestParser {
         switch name.count {
         case 4 where ASCII.equalsLowercased(name, "host"):
             facts.hostCount += 1
+        case 13 where ASCII.equalsLowercased(name, "authorization"):
+            facts.authorizationCount += 1
+        case 12 where ASCII.equalsLowercased(name, "content-type"):
+            facts.contentTypeCount += 1
+        case 16 where ASCII.equalsLowercased(name, "content-encoding"):
+            facts.contentEncodingCount += 1
         case 6 where ASCII.equalsLowercased(name, "expect"):
             if ASCII.equalsLowercased(value, "100-continue") { facts.expectContinue = true } else { facts.expectOther = true }
         case 10 where ASCII.equalsLowercased(name, "connection"):

@@ -25,6 +25,16 @@ public struct HTTPRequestMetrics: Sendable {
     public var responseBytes: Int
     /// The request id.
     public var requestId: String
+
+    /// Methods a metrics label may name (RFC 9110 §9 and PATCH).
+    public static let labelledMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT"]
+
+    /// The method as a metrics label: itself when HTTP defines it, else
+    /// `other`, so junk methods from a client can't grow the label set.
+    public var methodLabel: String { HTTPRequestMetrics.labelledMethods.contains(method) ? method : "other" }
+
+    /// The route as a metrics label: the matched pattern, else `other`.
+    public var routeLabel: String { route ?? "other" }
 }
 
 /// Errors from starting the server.
@@ -70,6 +80,13 @@ public final class HTTPServer: @unchecked Sendable {
     /// off the I/O queues. Set it before ``start()``.
     public var onRequestComplete: (@Sendable (HTTPRequestMetrics) -> Void)?
 
+    /// Checks a request from its head alone when the client sent `Expect:
+    /// 100-continue`, before it sends the body: a response answers it at
+    /// once (the body is never read, the connection closes), nil lets the
+    /// server send `100 Continue`. The request has no body; its route is
+    /// matched. Runs on an I/O queue: keep it cheap. Set it before ``start()``.
+    public var beforeBody: (@Sendable (HTTPRequest) -> HTTPResponse?)?
+
     let handler: HTTPHandler
     let router: Router?
     let core: ServerCore
@@ -106,10 +123,14 @@ public final class HTTPServer: @unchecked Sendable {
     /// Client connections open right now.
     public var connectionCount: Int { core.connectionCount }
 
+    /// Response bytes not yet written to clients (bounded by `limits.maxUnsentBytes`).
+    public var unsentResponseBytes: Int { core.unsentResponseBytes }
+
     /// Graceful shutdown: stops accepting (new connections are refused),
     /// closes idle keep-alive connections, lets requests in flight finish
     /// for up to `gracePeriod` seconds (default `timeouts.drain`), then
-    /// closes whatever is left (cancelling its handlers) and returns.
+    /// closes whatever is left, cancels its handlers and waits for them to
+    /// return (so nothing a handler uses is torn down under it), and returns.
     /// Calling it again waits for the first call to finish.
     public func shutdown(gracePeriod: Double? = nil) async {
         await core.shutdown(gracePeriod: gracePeriod ?? configuration.timeouts.drain)

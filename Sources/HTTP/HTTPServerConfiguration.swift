@@ -20,8 +20,17 @@ public struct HTTPServerConfiguration: Sendable {
         public var maxHeaderCount: Int = 100
         /// Body bytes as sent on the wire, after chunked decoding (default 8 MiB); more → 413.
         public var maxBodyBytes: Int = 8 * 1024 * 1024
-        /// Body bytes after `Content-Encoding: gzip` inflation (default 32 MiB); more → 413.
-        public var maxDecompressedBodyBytes: Int = 32 * 1024 * 1024
+        /// Body bytes after `Content-Encoding: gzip` inflation; more → 413.
+        /// Nil (the default) means ``maxBodyBytes``: the limit is on what the
+        /// handler gets, so a small compressed body can't smuggle in a big one.
+        public var maxDecompressedBodyBytes: Int?
+        /// The inflation limit in force (``maxDecompressedBodyBytes`` or ``maxBodyBytes``).
+        public var inflatedBodyLimit: Int { maxDecompressedBodyBytes ?? maxBodyBytes }
+        /// Response bytes not yet written, over all connections (default
+        /// 128 MiB; 0 = unlimited). A response larger than 64 KiB that would
+        /// go beyond it is replaced by a 503 with `Retry-After`, so clients
+        /// that don't read their answers can't make the server hold more.
+        public var maxUnsentBytes: Int = 128 * 1024 * 1024
         /// Requests served on one connection before it is closed (default 10 000; 0 = unlimited).
         public var maxRequestsPerConnection: Int = 10_000
         /// Open client connections (default 1024). A connection beyond this

@@ -12,6 +12,9 @@ struct EncodedResponse: Sendable {
     var status: Int
     /// Whether the handler asked to close (`Connection: close`).
     var handlerAsksClose: Bool
+    /// Bytes counted in the server's unsent budget for this response; the
+    /// connection gives them back when it is written or dropped.
+    var reservedUnsent = 0
 }
 
 /// Turns ``HTTPResponse`` values into bytes.

@@ -57,6 +57,20 @@ extension ServerCore {
                       forwardedFor: request.headers["X-Forwarded-For"])
     }
 
+    /// Asks the server's ``HTTPServer/beforeBody`` check about a request
+    /// whose head asked for `100 Continue`; answers the refusal, if any.
+    func checkBeforeBody(_ head: HTTPParsedRequest, remoteAddress: String) -> HTTPResponse? {
+        guard let check = beforeBodyHook else { return nil }
+        var request = HTTPRequest(method: head.method, target: head.target, version: head.version,
+                                  headers: head.headers, body: [], remoteAddress: remoteAddress)
+        if let router = routerForPipeline,
+           case .found(_, let parameters, let pattern) = router.match(method: head.method, path: request.path) {
+            request.pathParameters = parameters
+            request.routePattern = pattern
+        }
+        return check(request)
+    }
+
     /// Inflates a `Content-Encoding: gzip` body in place; answers the error
     /// response when the body can't be accepted.
     func decodeBody(_ request: inout HTTPRequest) -> HTTPResponse? {
@@ -65,7 +79,7 @@ extension ServerCore {
         case "", "identity":
             return nil
         case "gzip", "x-gzip":
-            switch Gzip.decompress(request.body, limit: configuration.limits.maxDecompressedBodyBytes) {
+            switch Gzip.decompress(request.body, limit: configuration.limits.inflatedBodyLimit) {
             case .success(let inflated):
                 request.body = inflated
                 request.headers.remove(name: "Content-Encoding")
@@ -73,7 +87,7 @@ extension ServerCore {
             case .failure(.tooLarge):
                 return HTTPResponse.error(
                     status: 413, code: "payload_too_large",
-                    message: "The request body inflates to more than \(configuration.limits.maxDecompressedBodyBytes) bytes; send less per request.")
+                    message: "The request body inflates to more than \(configuration.limits.inflatedBodyLimit) bytes (the body limit applies after decompression); send less per request.")
             case .failure(.corrupt):
                 return HTTPResponse.error(
                     status: 400, code: "bad_request",
@@ -106,7 +120,20 @@ extension ServerCore {
                 response.headers.add(name: "Content-Encoding", value: "gzip")
             }
         }
-        let encoded = ResponseEncoder.encode(response, requestId: requestId, headRequest: headRequest)
+        var encoded = ResponseEncoder.encode(response, requestId: requestId, headRequest: headRequest)
+        if reserveUnsent(encoded.body.count) {
+            encoded.reservedUnsent = encoded.body.count
+        } else {
+            // Slow readers already hold the whole budget: refuse rather than
+            // queue this body too (memory stays bounded; the client retries).
+            let busy = HTTPResponse.error(
+                status: 503, code: "server_busy",
+                message: "Responses waiting for slow clients fill the server's send budget; retry shortly.")
+            var refusal = ResponseEncoder.encode(busy, requestId: requestId, headRequest: headRequest)
+            refusal.head.append(contentsOf: "Retry-After: 1\r\n".utf8)
+            refusal.reservedUnsent = reserveUnsent(refusal.body.count) ? refusal.body.count : 0
+            encoded = refusal
+        }
         let duration = Clock.now() - started
         if let log = configuration.accessLog {
             log(AccessLog.line(requestId: requestId, method: method, path: path, status: encoded.status,

@@ -34,6 +34,11 @@ final class ServerCore: @unchecked Sendable {
     private(set) var handlerForPipeline: HTTPHandler = { _ in HTTPResponse.empty(status: 500) }
     private(set) var routerForPipeline: Router?
     private(set) var metricsHook: (@Sendable (HTTPRequestMetrics) -> Void)?
+    private(set) var beforeBodyHook: (@Sendable (HTTPRequest) -> HTTPResponse?)?
+    /// Response bytes written by no connection yet (see ``reserveUnsent(_:)``).
+    private var unsentBytes = 0
+    /// Handler tasks started and not yet returned (shutdown waits for them).
+    private var runningHandlers = 0
 
     init(configuration: HTTPServerConfiguration) {
         self.configuration = configuration
@@ -50,6 +55,38 @@ final class ServerCore: @unchecked Sendable {
 
     var connectionCount: Int { lock.withLock { connections.count } }
 
+    /// A handler task is about to start.
+    func handlerStarted() { lock.withLock { runningHandlers += 1 } }
+
+    /// A handler task returned (its response is made, perhaps for nobody).
+    func handlerFinished() { lock.withLock { runningHandlers -= 1 } }
+
+    // MARK: - Unsent response budget
+
+    /// Responses up to this size are always sent; only larger ones can be
+    /// refused for the budget (so a probe or an error always gets through).
+    static let alwaysSentBytes = 64 * 1024
+
+    /// Response bytes waiting to be written, over all connections.
+    var unsentResponseBytes: Int { lock.withLock { unsentBytes } }
+
+    /// Counts `count` response bytes against `limits.maxUnsentBytes`;
+    /// answers false (counting nothing) when a large response would exceed it.
+    func reserveUnsent(_ count: Int) -> Bool {
+        lock.withLock {
+            let limit = configuration.limits.maxUnsentBytes
+            if count > ServerCore.alwaysSentBytes && limit > 0 && unsentBytes + count > limit { return false }
+            unsentBytes += count
+            return true
+        }
+    }
+
+    /// Gives back bytes counted by ``reserveUnsent(_:)``.
+    func releaseUnsent(_ count: Int) {
+        guard count > 0 else { return }
+        lock.withLock { unsentBytes -= count }
+    }
+
     // MARK: - Start
 
     func start(server: HTTPServer) throws -> Int {
@@ -60,6 +97,7 @@ final class ServerCore: @unchecked Sendable {
         handlerForPipeline = server.handler
         routerForPipeline = server.router
         metricsHook = server.onRequestComplete
+        beforeBodyHook = server.beforeBody
         if let certificate = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
             tls = try TLSContext(certificatePath: certificate, keyPath: key)
         }
@@ -153,6 +191,7 @@ final class ServerCore: @unchecked Sendable {
         var encoded = finish(response, requestId: RequestIdentifier.generate(prefix: idPrefix, connection: 0, sequence: 0),
                              method: "-", path: "-", route: nil, headRequest: false, acceptsGzip: false,
                              started: Clock.now(), requestBytes: 0, remote: remote, forwardedFor: nil)
+        releaseUnsent(encoded.reservedUnsent)
         encoded.head.append(contentsOf: "Retry-After: 1\r\nConnection: close\r\n\r\n".utf8)
         let bytes = encoded.head + encoded.body
         _ = bytes.withUnsafeBytes { raw in
@@ -197,6 +236,12 @@ final class ServerCore: @unchecked Sendable {
         }
         let hardDeadline = Clock.now() + 5
         while connectionCount > 0 && Clock.now() < hardDeadline {
+            try? await Task.sleep(nanoseconds: 5_000_000)
+        }
+        // Cancelled handlers return promptly; until they have, the caller
+        // must not tear down what they use, nor exit the process under them.
+        let handlerDeadline = Clock.now() + 5
+        while lock.withLock({ runningHandlers }) > 0 && Clock.now() < handlerDeadline {
             try? await Task.sleep(nanoseconds: 5_000_000)
         }
         let waiters: [CheckedContinuation<Void, Never>] = lock.withLock {

@@ -36,6 +36,16 @@ public final class Collection: @unchecked Sendable {
     private let snapshotGate = Monitor()
     private var snapshotRunning = false
     private var closed = false
+    /// Why writes stopped, once they have (guarded by `snapshotGate`).
+    private var closedBecause: CloseReason?
+
+    /// Why a collection stops accepting writes.
+    enum CloseReason {
+        /// It was deleted: a write racing the delete answers `unknownCollection`.
+        case dropped
+        /// A re-embedded copy took its place under the same name.
+        case replaced
+    }
 
     /// Opens the collection stored in `directory`: loads the snapshot (if
     /// any), replays the log after it, and cuts off a torn last record.
@@ -98,9 +108,10 @@ public final class Collection: @unchecked Sendable {
 
     /// Log, fsync (shared), then apply in log order.
     private func write(_ op: LogOperation) throws {
-        let lsn = try wal.append(op)
+        let lsn: UInt64
+        do { lsn = try wal.append(op) } catch { throw closedError() ?? error }
         var failure: Error?
-        do { try wal.commit(lsn) } catch { failure = error }
+        do { try wal.commit(lsn) } catch { failure = closedError() ?? error }
         order.locked { while nextToApply != lsn { order.wait() } }
         if failure == nil {
             lock.write {
@@ -149,10 +160,25 @@ public final class Collection: @unchecked Sendable {
         DispatchQueue.global(qos: .utility).async { [self] in try? snapshot() }
     }
 
-    /// Stops accepting writes (the store calls this before dropping).
-    func close() {
-        snapshotGate.locked { closed = true }
+    /// Stops accepting writes (the store calls this before dropping or
+    /// replacing the collection).
+    func close(_ reason: CloseReason) {
+        snapshotGate.locked {
+            closed = true
+            closedBecause = reason
+        }
         wal.close()
+    }
+
+    /// What a write that failed because the collection was closed under it
+    /// answers: the collection is gone (404), or was replaced (retry); nil
+    /// while the collection is open (the failure is the disk's).
+    private func closedError() -> IndexError? {
+        switch snapshotGate.locked({ closedBecause }) {
+        case .dropped?: return .unknownCollection(name)
+        case .replaced?: return .unavailable("'\(name)' was replaced by a re-embedded copy while this write ran; send it again")
+        case nil: return nil
+        }
     }
 
     // MARK: Reading

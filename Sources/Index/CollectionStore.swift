@@ -150,7 +150,7 @@ public final class CollectionStore: @unchecked Sendable {
             guard let c = collections.removeValue(forKey: name) else { throw IndexError.unknownCollection(name) }
             return c
         }
-        c.close()
+        c.close(.dropped)
         // Rename first so a crash mid-delete never leaves half a collection to recover.
         let dir = directory.path + "/" + name
         let tomb = directory.path + "/.dropped-\(name)-\(UInt64.random(in: 0...UInt64.max))"
@@ -175,7 +175,7 @@ public final class CollectionStore: @unchecked Sendable {
         return try monitor.locked {
             guard let old = collections[name] else { throw IndexError.unknownCollection(name) }
             guard let fresh = collections[shadow] else { throw IndexError.unknownCollection(shadow) }
-            fresh.close()
+            fresh.close(.replaced)
             let base = directory.path
             var manifest = fresh.manifest
             manifest.name = name
@@ -183,7 +183,7 @@ public final class CollectionStore: @unchecked Sendable {
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
             let bytes = [UInt8]((try? enc.encode(manifest)) ?? Data())
             try indexErrors { try AtomicFile.write(bytes, to: "\(base)/\(shadow)/\(CollectionManifest.fileName)", faults: options.faults) }
-            old.close()
+            old.close(.replaced)
             let tomb = "\(base)/.dropped-\(name)-\(UInt64.random(in: 0...UInt64.max))"
             if rename("\(base)/\(name)", tomb) != 0 { throw IndexError(FileIO.error(errno, path: "\(base)/\(name)", operation: "rename")) }
             if rename("\(base)/\(shadow)", "\(base)/\(name)") != 0 {
@@ -218,7 +218,7 @@ public final class CollectionStore: @unchecked Sendable {
             collections.removeAll()
             return all
         }
-        for c in all { c.close() }
+        for c in all { c.close(.replaced) }
     }
 
     /// Snapshots every collection (e.g. before a planned shutdown).

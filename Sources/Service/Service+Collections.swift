@@ -42,7 +42,7 @@ extension RanksmithService {
         let name = request.pathParameters["name"] ?? ""
         var settings = CollectionSettings()
         if !request.body.isEmpty {
-            let body = try RequestDecoding.decode(CollectionBody.self, from: request)
+            let body = try decodeBody(CollectionBody.self, from: request)
             switch body.index ?? "auto" {
             case "auto": settings.indexKind = nil
             case "flat": settings.indexKind = .flat
@@ -99,7 +99,7 @@ extension RanksmithService {
         struct Out: Encodable { var upserted: Int; var model_version: String }
         let name = request.pathParameters["name"] ?? ""
         _ = try engine.collection(named: name)  // 404 before reading the body
-        let body = try RequestDecoding.decode(UpsertBody.self, from: request)
+        let body = try decodeBody(UpsertBody.self, from: request)
         let documents = body.documents.map { DocumentInput(id: $0.id, text: $0.text, metadata: $0.metadata) }
         let outcome = try await engine.upsert(documents, into: name)
         return respond(.json(JSONWriter.encode(Out(upserted: documents.count, model_version: outcome.handle.version))), outcome)

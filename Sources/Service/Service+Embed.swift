@@ -15,7 +15,7 @@ extension RanksmithService {
     }
 
     func embedTEI(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let body = try RequestDecoding.decode(TEIEmbedRequest.self, from: request)
+        let body = try decodeBody(TEIEmbedRequest.self, from: request)
         let outcome = try await engine.embed(body.inputs.values, field: "inputs", truncate: body.truncate ?? true,
                                              normalize: body.normalize ?? true, dimensions: body.dimensions)
         var out: [UInt8] = []
@@ -42,7 +42,7 @@ extension RanksmithService {
     }
 
     func embedOpenAI(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let body = try RequestDecoding.decode(OpenAIEmbedRequest.self, from: request)
+        let body = try decodeBody(OpenAIEmbedRequest.self, from: request)
         let format = body.encoding_format ?? "float"
         guard format == "float" || format == "base64" else {
             throw APIError.invalidField("encoding_format", "must be \"float\" or \"base64\"")

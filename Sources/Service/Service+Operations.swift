@@ -21,6 +21,9 @@ extension RanksmithService {
         metrics.counter("ranksmith_truncated_inputs_total", help: "Inputs cut to the model's maximum length.")
         metrics.gauge("ranksmith_queue_depth", help: "Inputs waiting in the batcher queue.") { [weak batcher = engine.batcher] in Double(batcher?.queuedInputs ?? 0) }
         metrics.gauge("ranksmith_open_connections", help: "Open client connections.") { [weak self] in Double(self?.server?.connectionCount ?? 0) }
+        metrics.gauge("ranksmith_unsent_response_bytes", help: "Response bytes waiting for clients to read them (bounded by --max-unsent-bytes).") { [weak self] in
+            Double(self?.server?.unsentResponseBytes ?? 0)
+        }
         metrics.gauge("process_resident_memory_bytes", help: "Resident memory of the process.") { processResidentBytes() }
         metrics.gauge("ranksmith_model_swaps", help: "Model swaps committed since start.") { [weak engine] in
             Double(engine?.models.current.generation ?? 0)
@@ -90,14 +93,9 @@ extension RanksmithService {
         var add_special_tokens: Bool?
     }
 
-    struct TokenOut: Encodable {
-        var id: Int32
-        var text: String
-        var special: Bool
-    }
 
     func tokenize(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let body = try RequestDecoding.decode(TokenizeRequest.self, from: request)
+        let body = try decodeBody(TokenizeRequest.self, from: request)
         let texts = body.inputs.values
         guard !texts.isEmpty else { throw APIError.invalidField("inputs", "must not be empty") }
         guard texts.count <= configuration.maxInputsPerRequest else {
@@ -110,18 +108,31 @@ extension RanksmithService {
         let model = handle.model
         let special = body.add_special_tokens ?? true
         let tokenizer = model.tokenizer
-        let out: [[TokenOut]] = texts.map { text in
+        // Written straight into the response bytes: the answer is about 40
+        // bytes per token, and an encoder's intermediate tree would cost
+        // several times that in memory for a large request.
+        var out: [UInt8] = [UInt8(ascii: "[")]
+        for (t, text) in texts.enumerated() {
             // ids are [CLS] pieces… [SEP], the pieces possibly truncated.
             let ids = model.encode(text).ids
             let pieces = tokenizer.tokenize(text)
-            return ids.enumerated().compactMap { k, id in
+            out.append(contentsOf: t == 0 ? "[".utf8 : ",[".utf8)
+            var first = true
+            for (k, id) in ids.enumerated() {
                 let isSpecial = k == 0 || k == ids.count - 1
-                if isSpecial && !special { return nil }
-                let text = isSpecial ? (k == 0 ? "[CLS]" : "[SEP]") : (k - 1 < pieces.count ? pieces[k - 1] : "")
-                return TokenOut(id: id, text: text, special: isSpecial)
+                if isSpecial && !special { continue }
+                let piece = isSpecial ? (k == 0 ? "[CLS]" : "[SEP]") : (k - 1 < pieces.count ? pieces[k - 1] : "")
+                out.append(contentsOf: first ? #"{"id":"#.utf8 : #",{"id":"#.utf8)
+                first = false
+                out.append(contentsOf: String(id).utf8)
+                out.append(contentsOf: isSpecial ? #","special":true,"text":"#.utf8 : #","special":false,"text":"#.utf8)
+                JSONWriter.append(piece, to: &out)
+                out.append(UInt8(ascii: "}"))
             }
+            out.append(UInt8(ascii: "]"))
         }
-        var response = HTTPResponse.json(JSONWriter.encode(out))
+        out.append(UInt8(ascii: "]"))
+        var response = HTTPResponse.json(out)
         response.headers.replaceOrAdd(name: "X-Model-Version", value: handle.version)  // the tokenizer used, even mid-swap
         return response
     }

@@ -5,6 +5,14 @@ import HTTP
 // MARK: - Reranking endpoints
 
 extension RanksmithService {
+    /// Refuses a bad `top_n` before any model work (scoring many documents
+    /// only to refuse the request would let one client waste the model).
+    static func checkTopN(_ topN: Int?) throws {
+        if let n = topN, n < 1 {
+            throw APIError.invalidField("top_n", "must be at least 1; leave it out to get every document")
+        }
+    }
+
     // MARK: POST /rerank (TEI)
 
     struct TEIRerankRequest: Decodable {
@@ -23,7 +31,8 @@ extension RanksmithService {
     }
 
     func rerankTEI(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let body = try RequestDecoding.decode(TEIRerankRequest.self, from: request)
+        let body = try decodeBody(TEIRerankRequest.self, from: request)
+        try Self.checkTopN(body.top_n)
         let ranked = try await engine.rerankScores(
             query: body.query, documents: body.texts, field: "texts", raw: body.raw_scores ?? false,
             truncate: body.truncate ?? true)
@@ -78,7 +87,8 @@ extension RanksmithService {
     }
 
     func rerankCohere(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let body = try RequestDecoding.decode(CohereRerankRequest.self, from: request)
+        let body = try decodeBody(CohereRerankRequest.self, from: request)
+        try Self.checkTopN(body.top_n)
         let texts = body.documents.map(\.text)
         let ranked = try await engine.rerankScores(query: body.query, documents: texts, field: "documents",
                                                    raw: false, truncate: true)

@@ -50,7 +50,7 @@ extension RanksmithService {
     }
 
     func search(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let body = try RequestDecoding.decode(SearchBody.self, from: request)
+        let body = try decodeBody(SearchBody.self, from: request)
         var search = SearchRequest(collection: body.collection)
         search.query = body.query
         search.vector = body.vector

@@ -116,10 +116,12 @@ public final class RanksmithService: @unchecked Sendable {
         let models = self.models
         http.extraResponseHeaders = { [("X-Model-Version", models.active.version)] }
         let server = HTTPServer(configuration: http, router: makeRouter())
+        server.beforeBody = { [unowned self] in self.refusalBeforeBody($0) }
         server.onRequestComplete = { [metrics] m in
-            let labels = [("route", m.route ?? "unmatched"), ("method", m.method), ("status", String(m.status))]
+            // Labels from fixed sets only: a client must not be able to add series.
+            let labels = [("route", m.routeLabel), ("method", m.methodLabel), ("status", String(m.status))]
             metrics.increment("ranksmith_http_requests_total", labels)
-            metrics.observe("ranksmith_http_request_seconds", m.duration, [("route", m.route ?? "unmatched")])
+            metrics.observe("ranksmith_http_request_seconds", m.duration, [("route", m.routeLabel)])
         }
         let port: Int
         do {
@@ -151,12 +153,18 @@ public final class RanksmithService: @unchecked Sendable {
         return port
     }
 
-    /// Serves until SIGTERM/SIGINT, then drains and returns.
-    public func runUntilTerminated() async {
+    /// Serves until SIGTERM/SIGINT, then shuts down in order: stop
+    /// accepting, let requests in flight finish (up to the drain timeout),
+    /// cancel the rest and wait for their handlers, stop the batcher. Answers
+    /// whether the batcher's thread ended within `computeGrace` seconds; when
+    /// it did not, a forward pass is still running and the caller must leave
+    /// without running exit handlers under it (see `ServeCommand`).
+    @discardableResult
+    public func runUntilTerminated(computeGrace: Double = 2) async -> Bool {
         await server?.runUntilTerminated()
         setReady(false)
         jobs?.stop()
-        engine.stop()
+        return engine.stop(waitingUpTo: computeGrace)
     }
 
     /// Drains and stops (tests use this instead of a signal).
@@ -221,6 +229,25 @@ public final class RanksmithService: @unchecked Sendable {
             } catch {
                 return APIError(status: 500, code: "internal", message: "\(error)").response
             }
+        }
+    }
+
+    /// Routes that stay open when API keys are set (probes and metrics).
+    static let openRoutes: Set<String> = ["/health", "/ready", "/info", "/metrics"]
+
+    /// The answer a request gets from its head alone, before the client
+    /// sends a body it announced with `Expect: 100-continue`: a 401 for a
+    /// missing or wrong key on a data endpoint, else nil (`100 Continue`).
+    func refusalBeforeBody(_ request: HTTPRequest) -> HTTPResponse? {
+        guard let route = request.routePattern, !Self.openRoutes.contains(route) else { return nil }
+        do {
+            // The /jobs and /models routes are the admin ones (see makeRouter).
+            try authorize(request, admin: route.hasPrefix("/models") || route.hasPrefix("/jobs"))
+            return nil
+        } catch let error as APIError {
+            return error.response
+        } catch {
+            return nil
         }
     }
 

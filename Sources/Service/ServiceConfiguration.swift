@@ -30,6 +30,8 @@ public struct ServiceConfiguration: Sendable {
     /// Batcher budgets.
     public var maxBatchTokens = 8192
     public var maxQueuedInputs = 8192
+    /// Arrays and objects a JSON request body may nest (422 beyond).
+    public var maxJSONDepth = 32
     /// Compute threads for BLAS (0: all cores).
     public var threads = 0
     /// Memory a model swap may bring the process to, in bytes (nil: no

@@ -34,8 +34,12 @@ struct ServeCommand: AsyncParsableCommand {
     var maxBatchTokens: Int = 8192
     @Option(help: "Most inputs waiting in the batcher before 429.")
     var maxQueued: Int = 8192
-    @Option(help: "Most request body bytes (413 beyond).")
+    @Option(help: "Most request body bytes, after gzip inflation too (413 beyond).")
     var maxBodyBytes: Int = 8 * 1024 * 1024
+    @Option(help: "Most arrays and objects a JSON body may nest (422 beyond).")
+    var maxJsonDepth: Int = 32
+    @Option(help: "Most response bytes waiting for slow clients, all connections together (larger responses get 503 beyond; 0: unlimited).")
+    var maxUnsentBytes: Int = 128 * 1024 * 1024
     @Option(help: "Most request header bytes.")
     var maxHeaderBytes: Int = 16 * 1024
     @Option(help: "Most open client connections.")
@@ -48,6 +52,8 @@ struct ServeCommand: AsyncParsableCommand {
     var bodyTimeout: Double = 30
     @Option(help: "Seconds an idle keep-alive connection is kept.")
     var idleTimeout: Double = 15
+    @Option(help: "Seconds writing a response may stall before the connection is closed.")
+    var writeTimeout: Double = 30
     @Option(help: "Seconds in-flight requests get to finish on SIGTERM.")
     var drainTimeout: Double = 10
     @Option(help: "Memory a model swap may bring the process to (bytes, or with K, M, G: powers of 1024). A swap estimated to need more is refused. None: no limit.")
@@ -85,13 +91,19 @@ struct ServeCommand: AsyncParsableCommand {
         c.maxBatchTokens = maxBatchTokens
         c.maxQueuedInputs = maxQueued
         c.http.limits.maxBodyBytes = maxBodyBytes
+        c.http.limits.maxUnsentBytes = maxUnsentBytes
+        c.maxJSONDepth = maxJsonDepth
         c.http.limits.maxHeaderBytes = maxHeaderBytes
         c.http.limits.maxConnections = maxConnections
         c.http.limits.maxRequestsPerConnection = maxRequestsPerConnection
         c.http.timeouts.header = headerTimeout
         c.http.timeouts.body = bodyTimeout
         c.http.timeouts.idle = idleTimeout
+        c.http.timeouts.write = writeTimeout
         c.http.timeouts.drain = drainTimeout
+        guard maxJsonDepth >= 1 else { throw ServiceStartError("--max-json-depth must be at least 1") }
+        guard maxUnsentBytes >= 0 else { throw ServiceStartError("--max-unsent-bytes must be 0 (unlimited) or more") }
+        guard writeTimeout > 0 else { throw ServiceStartError("--write-timeout must be more than 0 seconds") }
         if let maxMemory, !maxMemory.isEmpty {
             guard let bytes = Self.byteCount(maxMemory) else {
                 throw ServiceStartError("--max-memory \(maxMemory) is not a size: give bytes, or a number with K, M or G (e.g. 2G)")
@@ -116,6 +128,7 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        MemoryReturn.mapLargeBuffers()
         let service: RanksmithService
         let port: Int
         do {
@@ -126,8 +139,33 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         FileHandle.standardError.write(Data("ranksmith serve: listening on \(host):\(port) (model \(service.models.active.id), version \(service.models.active.version))\n".utf8))
-        await service.runUntilTerminated()
+        let computeStopped = await service.runUntilTerminated()
+        if !computeStopped {
+            // A forward pass outlived the drain and its grace: its result has
+            // no one to go to. exit() would run library destructors (OpenBLAS
+            // frees its buffers) under it and crash, so leave without them;
+            // everything acknowledged is already durable.
+            FileHandle.standardError.write(Data("ranksmith serve: a model pass was still running; not waiting for it\n".utf8))
+            FileHandle.standardError.write(Data("ranksmith serve: drained, exiting\n".utf8))
+            _exit(0)
+        }
         FileHandle.standardError.write(Data("ranksmith serve: drained, exiting\n".utf8))
+    }
+}
+
+// MARK: - Returning memory
+
+enum MemoryReturn {
+    /// Makes glibc serve buffers of 1 MiB and more (request and response
+    /// bodies) from mmap, so they go back to the system when freed. By
+    /// default glibc raises that threshold after the first such free and
+    /// then keeps every later peak resident for good. `mallopt` is not in
+    /// Swift's Glibc module, hence the lookup; elsewhere it does nothing.
+    static func mapLargeBuffers() {
+        typealias MallOpt = @convention(c) (Int32, Int32) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
+        let mmapThreshold: Int32 = -3  // M_MMAP_THRESHOLD in <malloc.h>
+        _ = unsafeBitCast(symbol, to: MallOpt.self)(mmapThreshold, 1 << 20)
     }
 }
 
