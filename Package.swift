@@ -53,7 +53,7 @@ let package = Package(
             name: "Engine", dependencies: ["Encoder", "Index", "Numerics", "Storage", "Tokenization"],
             swiftSettings: swift6 + kernelFlags),
         .target(name: "Jobs", dependencies: ["Storage"], swiftSettings: swift6),
-        .target(name: "Refinement", dependencies: ["Encoder", "Generator", "Jobs", "Numerics", "Storage", "Tokenization"], swiftSettings: common + kernelFlags),
+        .target(name: "Refinement", dependencies: ["COpenSSL", "Encoder", "Generator", "Index", "Jobs", "Numerics", "Storage", "Tokenization"], swiftSettings: common + kernelFlags),
         .target(name: "HTTP", dependencies: ["CZlib", "COpenSSL"], swiftSettings: swift6 + kernelFlags),
         .target(
             name: "Service",
@@ -64,7 +64,7 @@ let package = Package(
         .executableTarget(
             name: "ranksmith",
             dependencies: [
-                "Service", "Encoder", "Generator", "HTTP", "Index", "Numerics", "Refinement",
+                "Service", "Encoder", "Engine", "Generator", "HTTP", "Index", "Jobs", "Numerics", "Refinement",
                 "COpenSSL",  // SHA-256 of a training lists file, for its manifest
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

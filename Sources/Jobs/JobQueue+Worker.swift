@@ -43,7 +43,8 @@ extension JobQueue {
             let context = JobContext(
                 id: id, parameters: r.parameters, directory: folder(of: id), resumed: resumed,
                 onProgress: { [self] done, total in self.progress(id, done: done, total: total) },
-                onNote: { [self] text in self.addNote(id, text) })
+                onNote: { [self] text in self.addNote(id, text) },
+                onPublish: { [self] value in self.publish(id, value) })
             s.running[id] = context
             return (r, runner, context)
         }
@@ -116,6 +117,18 @@ extension JobQueue {
             return r
         }
         if let toWrite { persist(toWrite) }
+    }
+
+    /// Replaces a running job's `result` (see `JobContext.publish`).
+    func publish(_ id: String, _ value: JobValue) {
+        let r = state.withLock { s -> JobRecord? in
+            guard var r = s.records[id], r.state == .running else { return nil }
+            r.result = value
+            r.updatedAt = Date()
+            s.records[id] = r
+            return r
+        }
+        if let r { persist(r) }
     }
 
     func addNote(_ id: String, _ text: String) {

@@ -62,15 +62,18 @@ public final class JobContext: Sendable {
     let interruptFlag = Atomic<Bool>(false)
     let onProgress: @Sendable (Int, Int) -> Void
     let onNote: @Sendable (String) -> Void
+    let onPublish: @Sendable (JobValue) -> Void
 
     init(id: String, parameters: [String: JobValue], directory: URL, resumed: Bool,
-         onProgress: @escaping @Sendable (Int, Int) -> Void, onNote: @escaping @Sendable (String) -> Void) {
+         onProgress: @escaping @Sendable (Int, Int) -> Void, onNote: @escaping @Sendable (String) -> Void,
+         onPublish: @escaping @Sendable (JobValue) -> Void = { _ in }) {
         self.id = id
         self.parameters = parameters
         self.directory = directory
         self.resumed = resumed
         self.onProgress = onProgress
         self.onNote = onNote
+        self.onPublish = onPublish
     }
 
     /// True once the job is cancelled or the queue is shutting down: stop
@@ -82,4 +85,10 @@ public final class JobContext: Sendable {
 
     /// Adds a line to the record's notes (e.g. a backend's limits).
     public func note(_ text: String) { onNote(text) }
+
+    /// Shows `value` as the record's `result` while the job runs, for jobs
+    /// whose progress is more than a count (a refine job's stages). A failed
+    /// job keeps the last value published, so a reader sees how far it got;
+    /// a succeeded one shows what `run` returned.
+    public func publish(_ value: JobValue) { onPublish(value) }
 }

@@ -5,18 +5,21 @@ import Index
 import Jobs
 import Numerics
 import Refinement
+import Synchronization
 
 // MARK: - Background jobs
 
 extension RanksmithService {
     /// Opens `<data-dir>/jobs` and registers the job kinds this server runs.
-    static func openJobs(_ c: ServiceConfiguration, metrics: SynthesisMetrics) -> (JobQueue?, String?) {
+    static func openJobs(_ c: ServiceConfiguration, metrics: SynthesisMetrics, engine: InferenceEngine) -> (JobQueue?, String?) {
         let dir = URL(fileURLWithPath: c.dataDirectory).appendingPathComponent("jobs", isDirectory: true)
         do {
             let queue = try JobQueue(directory: dir, workers: c.jobWorkers, retention: c.jobRetention,
                                      niceness: Int32(c.jobNice))
-            queue.register(SynthesisJobRunner(dataDirectory: c.dataDirectory, defaultGenerator: c.generatorPath,
-                                              threads: c.generatorThreads, metrics: metrics))
+            let synthesis = SynthesisJobRunner(dataDirectory: c.dataDirectory, defaultGenerator: c.generatorPath,
+                                               threads: c.generatorThreads, metrics: metrics)
+            queue.register(synthesis)
+            queue.register(RefineJobRunner(synthesis: synthesis, defaultDev: c.devSetPath, host: refineHost(engine, c)))
             return (queue, nil)
         } catch {
             FileHandle.standardError.write(Data("ranksmith serve: jobs unavailable: \(error)\n".utf8))
@@ -24,8 +27,50 @@ extension RanksmithService {
         }
     }
 
+    /// What refine jobs use of the engine: the serving model, version
+    /// folders, and the activation (blocking the job's worker thread, which
+    /// is not one of the concurrency pool's). `ranksmith refine` uses it too.
+    public static func refineHost(_ engine: InferenceEngine, _ c: ServiceConfiguration) -> RefineHost {
+        let versions = engine.versions
+        return RefineHost(
+            active: {
+                let handle = engine.models.active
+                return (handle.version, handle.model)
+            },
+            path: { version in
+                if version == "active" { return engine.models.active.model.directory.path }
+                guard let versions else { throw EngineError.unknownModelVersion(version) }
+                return try versions.find(version).path
+            },
+            modelsDirectory: versions?.directory ?? URL(fileURLWithPath: c.dataDirectory).appendingPathComponent("models").path,
+            versionExists: { version in
+                try ModelVersions.validate(version)
+                return (try? versions?.find(version)) != nil
+            },
+            activate: { version, progress in
+                let outcome = ActivationOutcome()
+                let done = DispatchSemaphore(value: 0)
+                Task.detached {
+                    let result: Result<ActivationStatus, Error>
+                    do {
+                        result = .success(try await engine.activate(version: version) { status in
+                            progress(status.documentsDone, status.documentsTotal)
+                        })
+                    } catch { result = .failure(error) }
+                    outcome.value.withLock { $0 = result }
+                    done.signal()
+                }
+                done.wait()
+                let status = try outcome.value.withLock { $0! }.get()
+                guard status.state == .succeeded else {
+                    throw RefineError(status.error ?? "the activation ended \(status.state.rawValue)")
+                }
+            })
+    }
+
     func addJobRoutes(_ router: inout Router) {
         router.post("/jobs/synthesize", jobAdmin { try await $0.submitSynthesis($1) })
+        router.post("/jobs/refine", jobAdmin { try await $0.submitRefine($1) })
         router.get("/jobs", jobAdmin { try await $0.listJobs($1) })
         router.get("/jobs/{id}", jobAdmin { try await $0.getJob($1) })
         router.delete("/jobs/{id}", jobAdmin { try await $0.deleteJob($1) })
@@ -65,9 +110,20 @@ extension RanksmithService {
     // MARK: Handlers
 
     func submitSynthesis(_ request: HTTPRequest) async throws -> HTTPResponse {
+        try await submit(kind: "synthesize", request, known: Self.synthesisFields)
+    }
+
+    /// Queues a refine job: the synthesis fields plus `RefineSettings.fields`.
+    func submitRefine(_ request: HTTPRequest) async throws -> HTTPResponse {
+        try await submit(kind: "refine", request, known: Self.synthesisFields.union(RefineSettings.fields))
+    }
+
+    static let synthesisFields: Set<String> = ["sentences", "collection", "sample", "seed", "file", "rounds", "guidance_scale", "max_new_tokens",
+                                               "ngram_block", "hygiene", "min_list_length", "batch_chains", "generator", "generator_model"]
+
+    /// Decodes a job request, turns `collection` + `sample` into sentences, and queues it.
+    func submit(kind: String, _ request: HTTPRequest, known: Set<String>) async throws -> HTTPResponse {
         var body = try RequestDecoding.decode([String: JobValue].self, from: request)
-        let known: Set<String> = ["sentences", "collection", "sample", "seed", "file", "rounds", "guidance_scale", "max_new_tokens",
-                                  "ngram_block", "hygiene", "min_list_length", "batch_chains", "generator", "generator_model"]
         if let unknown = body.keys.sorted().first(where: { !known.contains($0) }) {
             throw APIError.invalidField(unknown, "unknown field; accepted: \(known.sorted().joined(separator: ", "))")
         }
@@ -81,7 +137,7 @@ extension RanksmithService {
             throw APIError.invalidField("sample", "sample needs a collection")
         }
         let queue = try jobQueue()
-        let record = try queue.submit(kind: "synthesize", parameters: body)
+        let record = try queue.submit(kind: kind, parameters: body)
         return try Self.jobResponse(record, status: 202)
     }
 
@@ -137,8 +193,8 @@ extension RanksmithService {
         let id = request.pathParameters["id"] ?? ""
         let queue = try jobQueue()
         guard let r = queue.get(id) else { throw JobError.notFound(id) }
-        guard r.kind == "synthesize" else {
-            throw APIError(status: 404, code: "no_dataset", message: "job \(id) is a \(r.kind) job; only synthesize jobs have a dataset")
+        guard r.kind == "synthesize" || r.kind == "refine" else {
+            throw APIError(status: 404, code: "no_dataset", message: "job \(id) is a \(r.kind) job; only synthesize and refine jobs have a dataset")
         }
         let path = queue.folder(of: id).appendingPathComponent(SynthesisJobRunner.listsFile).path
         var bytes = FileManager.default.contents(atPath: path).map { [UInt8]($0) } ?? []
@@ -161,4 +217,10 @@ extension RanksmithService {
         metrics.gauge("ranksmith_generator_tokens_generated", help: "Tokens generated by synthesis jobs since start.") { Double(m.snapshot.tokens) }
         metrics.gauge("ranksmith_generator_tokens_per_second", help: "Generated tokens per second over the latest batch of a synthesis job.") { m.snapshot.lastRate }
     }
+}
+
+/// Where a refine job's worker thread finds the result of the activation
+/// it waits for (a class: a Mutex cannot be captured by the task itself).
+private final class ActivationOutcome: Sendable {
+    let value = Mutex<Result<ActivationStatus, Error>?>(nil)
 }

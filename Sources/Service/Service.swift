@@ -55,7 +55,7 @@ public final class RanksmithService: @unchecked Sendable {
         options.batcher.threads = configuration.threads > 0 ? configuration.threads : ProcessInfo.processInfo.activeProcessorCount
         options.maxMemoryBytes = configuration.maxMemoryBytes
         let metrics = self.metrics
-        engine = InferenceEngine(
+        let engine = InferenceEngine(
             configuration: options, base: handle, basePath: configuration.modelPath,
             dataDirectory: configuration.dataDirectory,
             observer: { report in
@@ -65,6 +65,7 @@ public final class RanksmithService: @unchecked Sendable {
                 metrics.increment("ranksmith_inputs_total", by: Double(report.inputs))
                 if report.truncated > 0 { metrics.increment("ranksmith_truncated_inputs_total", by: Double(report.truncated)) }
             })
+        self.engine = engine
         for note in engine.startupNotes {
             FileHandle.standardError.write(Data("ranksmith serve: \(note)\n".utf8))
         }
@@ -72,7 +73,7 @@ public final class RanksmithService: @unchecked Sendable {
             // Serve embeddings anyway; collection endpoints and /ready say why not.
             FileHandle.standardError.write(Data("ranksmith serve: collections unavailable: \(error)\n".utf8))
         }
-        (jobs, jobsError) = Self.openJobs(configuration, metrics: synthesisMetrics)
+        (jobs, jobsError) = Self.openJobs(configuration, metrics: synthesisMetrics, engine: engine)
         declareMetrics()
         declareJobMetrics()
     }

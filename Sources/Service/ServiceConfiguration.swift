@@ -11,6 +11,8 @@ public struct ServiceConfiguration: Sendable {
     public var modelPath = "models/all-MiniLM-L6-v2"
     /// GGUF file of the generator used by refinement jobs.
     public var generatorPath = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+    /// Development pairs (JSONL) that refine jobs gate on when they name no `dev`.
+    public var devSetPath = "data/stsb/stsb_dev.jsonl"
     /// Optional cross-encoder folder (`BertForSequenceClassification`) for reranking.
     public var crossEncoderPath: String?
     /// Data directory: model versions, collections, jobs.

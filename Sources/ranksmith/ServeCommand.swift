@@ -70,6 +70,8 @@ struct ServeCommand: AsyncParsableCommand {
     var jobRetention: Int = 100
     @Option(help: "Threads of a synthesis job's generator (1 leaves the other cores to serving).")
     var generatorThreads: Int = 1
+    @Option(help: "Development pairs JSONL (sentence1, sentence2, score) that refine jobs gate on when they name no dev (default: data/stsb/stsb_dev.jsonl in the working directory, else in the checkout the binary was built in).")
+    var devSet: String?
     @Option(help: "Nice value of job worker threads (0-19; higher yields more CPU to serving).")
     var jobNice: Int = 10
 
@@ -77,6 +79,7 @@ struct ServeCommand: AsyncParsableCommand {
         var c = ServiceConfiguration()
         c.modelPath = model
         c.generatorPath = generator
+        c.devSetPath = devSet.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? Self.bundledDevSet()
         c.crossEncoderPath = crossEncoder
         c.dataDirectory = dataDir
         c.host = host
@@ -212,5 +215,22 @@ extension ServeCommand {
             guard t.hasPrefix("--") else { return nil }
             return String(t.prefix { $0 != " " && $0 != "<" })
         })
+    }
+
+    /// The repository's STS-B dev file: in the working directory, else
+    /// beside the checkout the binary runs from (`.build/release/ranksmith`
+    /// is two folders below it). Absolute, so jobs find it whatever the
+    /// working directory; a missing file fails only the refine jobs that
+    /// rely on it, with a 422 naming `dev`.
+    static func bundledDevSet() -> String {
+        let relative = "data/stsb/stsb_dev.jsonl"
+        var candidates = [URL(fileURLWithPath: relative)]
+        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<4 {
+            candidates.append(folder.appendingPathComponent(relative))
+            folder = folder.deletingLastPathComponent()
+        }
+        let found = candidates.first { FileManager.default.fileExists(atPath: $0.path) } ?? candidates[0]
+        return found.standardizedFileURL.path
     }
 }

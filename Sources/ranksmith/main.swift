@@ -38,6 +38,7 @@ extension Ranksmith {
             SynthesizeCommand.self,
             ListsReportCommand.self,
             TrainCommand.self,
+            RefineCommand.self,
         ]
     }
 }

@@ -91,6 +91,8 @@ def names_field(field: str):
     def check(body, response):
         assert f"'{field}'" in body["error"]["message"], body
     return check
+
+
 def only_base(body, response):
     assert body["active"] == "base"
     assert [(v["version"], v["active"], v["bundled"]) for v in body["versions"]] == [("base", True, True)]
@@ -165,6 +167,9 @@ CASES = [
     Case("POST", "/jobs/synthesize", 422, json={"sentences": ["x"], "rounds": 0}, check=names_field("rounds")),
     Case("POST", "/jobs/synthesize", 422, json={"collection": "e2e-missing"}, check=names_field("collection")),
     Case("POST", "/jobs/synthesize", 422, json={"sentences": ["x"], "generator": "/no/such.gguf"}, check=names_field("generator")),
+    # Refine: the run itself is tests/e2e/test_refine.py (it changes the serving model).
+    Case("POST", "/jobs/refine", 422, json={"sentences": ["A man is playing a guitar."], "steps": 0}, check=names_field("steps")),
+    Case("POST", "/jobs/refine", 422, json={"sentences": ["x"], "checks": [{"kind": "bleu"}]}, check=names_field("checks[0].kind")),
     Case("GET", "/jobs", 200),
     Case("GET", "/jobs/job-missing", 404, operation=("get", "/jobs/{id}")),
     Case("DELETE", "/jobs/job-missing", 404, operation=("delete", "/jobs/{id}")),

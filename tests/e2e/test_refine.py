@@ -1,0 +1,148 @@
+"""Refine jobs against the real binary: synthesise → train → evaluate →
+gate → activate on a tiny input. With the gate off the candidate serves
+(X-Model-Version changes); with an impossible gate it is kept, not
+activated, and the job says why; a corpus too small fails with that reason
+and leaves serving alone; bad fields are 422s that name the field. One
+server for the module (job workers at nice 0); a small dev file keeps the
+evaluation short."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import ROOT, Server
+
+SENTENCES = [
+    "A man is playing a guitar on the street.",
+    "Two dogs run across a snowy field.",
+    "A woman is slicing tomatoes in the kitchen.",
+    "Children are building a sandcastle on the beach.",
+]
+# A few rounds and steps: the point is the pipeline, not the gain.
+SMALL = {"rounds": 3, "min_list_length": 3, "max_new_tokens": 24, "steps": 2, "evaluate_every": 1,
+         "learning_rate": 1e-5, "dev": "dev-small.jsonl"}
+STAGES = ["synthesize", "train", "evaluate", "gate", "activate"]
+
+
+@pytest.fixture(scope="module")
+def refine_server(tmp_path_factory):
+    s = Server(tmp_path_factory.mktemp("refine"), "--threads", "1", "--job-nice", "0")
+    # The first 40 pairs of the STS-B dev set, under the data directory.
+    lines = (ROOT / "data" / "stsb" / "stsb_dev.jsonl").read_text().splitlines()[:40]
+    (s.data_dir / "dev-small.jsonl").write_text("\n".join(lines) + "\n")
+    yield s
+    s.terminate()
+
+
+def submit(server, expect=202, **body) -> dict:
+    r = requests.post(server.url + "/jobs/refine", json=body, timeout=30)
+    assert r.status_code == expect, r.text
+    return r.json()
+
+
+def wait_for(server, job_id: str, timeout: float = 240) -> dict:
+    deadline = time.monotonic() + timeout
+    job = None
+    while time.monotonic() < deadline:
+        job = requests.get(f"{server.url}/jobs/{job_id}", timeout=10).json()
+        if job["state"] in ("succeeded", "failed", "cancelled"):
+            return job
+        time.sleep(0.3)
+    raise AssertionError(f"refine job {job_id} did not finish within {timeout}s: {job}")
+
+
+def serving_version(server) -> str:
+    r = requests.post(server.url + "/embed", json={"inputs": "A man plays a guitar."}, timeout=30)
+    assert r.status_code == 200
+    return r.headers["X-Model-Version"]
+
+
+def models(server) -> dict:
+    return requests.get(server.url + "/models", timeout=10).json()
+
+
+def stage_states(job) -> dict[str, str]:
+    return {s["name"]: s["state"] for s in job["result"]["stages"]}
+
+
+def test_gate_off_activates_the_candidate(refine_server):
+    s = refine_server
+    assert serving_version(s) == "base"
+    job = submit(s, sentences=SENTENCES, gate=False, version="refined-open", **SMALL)
+    assert job["kind"] == "refine" and job["state"] in ("queued", "running")
+    done = wait_for(s, job["id"])
+    assert done["state"] == "succeeded", done
+    result = done["result"]
+    assert [x["name"] for x in result["stages"]] == STAGES
+    assert stage_states(done) == {"synthesize": "succeeded", "train": "succeeded", "evaluate": "succeeded",
+                                  "gate": "skipped", "activate": "succeeded"}
+    assert result["parent"] == "base" and result["version"] == "refined-open" and result["activated"] is True
+    assert result["lists"] >= 1
+    train = next(x for x in result["stages"] if x["name"] == "train")
+    assert train["done"] == train["total"] == 2
+    dev = result["evaluation"][0]
+    assert dev["name"] == "dev-small.jsonl" and dev["kind"] == "dev" and dev["metric"] == "spearman"
+    assert -100 <= dev["before"] <= 100 and -100 <= dev["after"] <= 100
+    assert abs(dev["delta"] - (dev["after"] - dev["before"])) < 0.02
+    # The candidate serves now, and GET /models agrees.
+    assert serving_version(s) == "refined-open"
+    listing = models(s)
+    assert listing["active"] == "refined-open"
+    manifest = next(v for v in listing["versions"] if v["version"] == "refined-open")["manifest"]
+    assert manifest["parent"] == "base" and manifest["dataset"]["job"] == job["id"]
+
+
+def test_impossible_gate_keeps_the_version_without_activating_it(refine_server):
+    s = refine_server
+    before = serving_version(s)
+    job = submit(s, sentences=SENTENCES[:3], min_gain=100, version="refined-gated", **SMALL)
+    done = wait_for(s, job["id"])
+    assert done["state"] == "succeeded", done
+    result = done["result"]
+    assert stage_states(done)["gate"] == "failed" and stage_states(done)["activate"] == "skipped"
+    assert result["activated"] is False and result["gate"] == {
+        "enabled": True, "passed": False, "reasons": result["gate"]["reasons"]}
+    assert any("below min_gain 100" in r for r in result["gate"]["reasons"]), result["gate"]
+    assert any("gate refused refined-gated" in n for n in done["notes"]), done["notes"]
+    # Kept as a version, not serving.
+    assert serving_version(s) == before
+    listing = models(s)
+    assert listing["active"] == before
+    assert "refined-gated" in [v["version"] for v in listing["versions"]]
+
+
+def test_too_few_lists_fails_with_the_reason_and_keeps_serving(refine_server):
+    s = refine_server
+    before = serving_version(s)
+    job = submit(s, sentences=SENTENCES[:1], min_lists=50, version="refined-tiny", **SMALL)
+    done = wait_for(s, job["id"])
+    assert done["state"] == "failed", done
+    assert "fewer than min_lists (50)" in done["error"] and f"{before} keeps serving" in done["error"], done["error"]
+    assert stage_states(done)["synthesize"] == "failed" and stage_states(done)["train"] == "pending"
+    assert serving_version(s) == before
+    assert "refined-tiny" not in [v["version"] for v in models(s)["versions"]]
+
+
+@pytest.mark.parametrize("body,field", [
+    ({"sentences": SENTENCES, "steps": 0}, "steps"),
+    ({"sentences": SENTENCES, "learning_rate": -1}, "learning_rate"),
+    ({"sentences": SENTENCES, "omega": 0}, "omega"),
+    ({"sentences": SENTENCES, "gate": "yes"}, "gate"),
+    ({"sentences": SENTENCES, "dev": "../../outside.jsonl"}, "dev"),
+    ({"sentences": SENTENCES, "dev": "missing.jsonl"}, "dev"),
+    ({"sentences": SENTENCES, "checks": [{"kind": "bleu"}]}, "checks[0].kind"),
+    ({"sentences": SENTENCES, "checks": [{"kind": "retrieval", "dir": "nowhere"}]}, "checks[0].dir"),
+    ({"sentences": SENTENCES, "min_list_length": 2}, "min_list_length"),
+    ({"sentences": SENTENCES, "teacher": "no-such-version"}, "teacher"),
+    ({"sentences": SENTENCES, "version": "base"}, "version"),
+    ({"sentences": SENTENCES, "stepz": 3}, "stepz"),
+    ({"sentences": []}, "sentences"),
+])
+def test_bad_fields_are_422_naming_the_field(refine_server, body, field):
+    r = requests.post(refine_server.url + "/jobs/refine", json=body, timeout=30)
+    assert r.status_code == 422, r.text
+    assert f"'{field}'" in r.json()["error"]["message"], r.text
