@@ -57,6 +57,10 @@ def pytest_configure(config):
 # MARK: - A running server
 
 
+# The states a job ends in.
+JOB_FINISHED = {"succeeded", "failed", "cancelled"}
+
+
 class Server:
     """One `ranksmith serve` process on 127.0.0.1 with a port the kernel picks.
 
@@ -115,6 +119,25 @@ class Server:
                 except ValueError:
                     pass
         return out
+
+    # Jobs
+
+    def submit_job(self, kind: str, expect: int = 202, **body) -> dict:
+        """POST /jobs/{kind} with `body`; asserts the status and answers the record."""
+        r = requests.post(f"{self.url}/jobs/{kind}", json=body, timeout=30)
+        assert r.status_code == expect, r.text
+        return r.json()
+
+    def wait_for_job(self, job_id: str, states: set[str] = JOB_FINISHED, timeout: float = 240) -> dict:
+        """Polls GET /jobs/{id} until its state is one of `states`."""
+        deadline = time.monotonic() + timeout
+        job = None
+        while time.monotonic() < deadline:
+            job = requests.get(f"{self.url}/jobs/{job_id}", timeout=10).json()
+            if job["state"] in states:
+                return job
+            time.sleep(0.2)
+        raise AssertionError(f"job {job_id} not in {sorted(states)} after {timeout}s: {job}")
 
     def terminate(self, timeout: float = 30) -> int:
         """SIGTERM, then wait for the drained exit; answers the exit status."""

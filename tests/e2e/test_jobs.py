@@ -10,7 +10,6 @@ import os
 import resource
 import signal
 import time
-from pathlib import Path
 
 import requests
 
@@ -29,22 +28,6 @@ MORE = SENTENCES + [
     "Heavy rain flooded several streets in the city centre.",
 ]
 JOB_FLAGS = ("--threads", "1", "--job-nice", "0")
-
-
-def submit(server, **body) -> dict:
-    r = requests.post(server.url + "/jobs/synthesize", json=body, timeout=30)
-    assert r.status_code == 202, r.text
-    return r.json()
-
-
-def wait_for(server, job_id: str, states: set[str], timeout: float) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = requests.get(f"{server.url}/jobs/{job_id}", timeout=10).json()
-        if job["state"] in states:
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} not in {states} after {timeout}s: {job}")
 
 
 def dataset_lines(server, job_id: str) -> list[dict]:
@@ -69,9 +52,9 @@ def assert_passes_filters(lists: list[dict], anchors: list[str], length: int) ->
 def test_small_job_yields_lists_of_length_five_that_pass_the_filters(tmp_path):
     s = Server(tmp_path, *JOB_FLAGS)
     try:
-        job = submit(s, sentences=SENTENCES, rounds=4)
+        job = s.submit_job("synthesize", sentences=SENTENCES, rounds=4)
         assert job["progress"] == {"done": 0, "total": 0} and job["parameters"]["guidance_scale"] == 1.5
-        done = wait_for(s, job["id"], {"succeeded", "failed"}, timeout=900)
+        done = s.wait_for_job(job["id"], {"succeeded", "failed"}, timeout=900)
         assert done["state"] == "succeeded", done
         assert done["progress"]["done"] == done["progress"]["total"] == 3
         lists = dataset_lines(s, job["id"])
@@ -89,8 +72,8 @@ def test_small_job_yields_lists_of_length_five_that_pass_the_filters(tmp_path):
 def test_cancel_stops_a_running_job_within_two_seconds(tmp_path):
     s = Server(tmp_path, *JOB_FLAGS)
     try:
-        job = submit(s, sentences=MORE, rounds=32)
-        wait_for(s, job["id"], {"running"}, timeout=60)
+        job = s.submit_job("synthesize", sentences=MORE, rounds=32)
+        s.wait_for_job(job["id"], {"running"}, timeout=60)
         time.sleep(3)  # well inside decoding
         t0 = time.monotonic()
         r = requests.delete(f"{s.url}/jobs/{job['id']}", timeout=30)
@@ -100,15 +83,15 @@ def test_cancel_stops_a_running_job_within_two_seconds(tmp_path):
         assert requests.get(f"{s.url}/jobs/{job['id']}", timeout=10).status_code == 404
         assert not (s.data_dir / "jobs" / job["id"]).exists()
         # The worker is free again: a new job runs.
-        nxt = submit(s, sentences=SENTENCES[:1], rounds=1, max_new_tokens=8)
-        assert wait_for(s, nxt["id"], {"succeeded", "failed"}, timeout=300)["state"] == "succeeded"
+        nxt = s.submit_job("synthesize", sentences=SENTENCES[:1], rounds=1, max_new_tokens=8)
+        assert s.wait_for_job(nxt["id"], {"succeeded", "failed"}, timeout=300)["state"] == "succeeded"
     finally:
         s.terminate()
 
 
 def test_sigkill_mid_job_then_restart_completes_without_duplicates_or_torn_lines(tmp_path):
     s = Server(tmp_path, *JOB_FLAGS)
-    job = submit(s, sentences=MORE, rounds=4, batch_chains=2)
+    job = s.submit_job("synthesize", sentences=MORE, rounds=4, batch_chains=2)
     folder = s.data_dir / "jobs" / job["id"]
     try:
         deadline = time.monotonic() + 900
@@ -126,7 +109,7 @@ def test_sigkill_mid_job_then_restart_completes_without_duplicates_or_torn_lines
     assert state["state"] == "running"
     s2 = Server(tmp_path, *JOB_FLAGS, name="restarted")
     try:
-        done = wait_for(s2, job["id"], {"succeeded", "failed"}, timeout=900)
+        done = s2.wait_for_job(job["id"], {"succeeded", "failed"}, timeout=900)
         assert done["state"] == "succeeded", done
         assert done["attempts"] == 2 and any("resumed" in n for n in done["notes"])
         assert done["result"]["already_done"] >= 2
@@ -170,8 +153,8 @@ def test_generator_error_and_full_disk_fail_the_job_while_embed_answers(tmp_path
 
     s = Server(tmp_path, *JOB_FLAGS)
     try:
-        job = submit(s, sentences=SENTENCES, rounds=2, generator=str(broken))
-        failed = wait_for(s, job["id"], {"failed", "succeeded"}, timeout=120)
+        job = s.submit_job("synthesize", sentences=SENTENCES, rounds=2, generator=str(broken))
+        failed = s.wait_for_job(job["id"], {"failed", "succeeded"}, timeout=120)
         assert failed["state"] == "failed" and "cannot load" in failed["error"], failed
         assert requests.post(s.url + "/embed", json={"inputs": "still serving"}, timeout=30).status_code == 200
     finally:
@@ -181,8 +164,8 @@ def test_generator_error_and_full_disk_fail_the_job_while_embed_answers(tmp_path
     try:
         anchors = s.data_dir / "anchors.txt"
         anchors.write_text("".join(f"Sentence number {i} describes a different scene in a small town.\n" for i in range(40)))
-        big = submit(s, file="anchors.txt", rounds=1, max_new_tokens=40, min_list_length=2, batch_chains=8)
-        failed = wait_for(s, big["id"], {"failed", "succeeded"}, timeout=900)
+        big = s.submit_job("synthesize", file="anchors.txt", rounds=1, max_new_tokens=40, min_list_length=2, batch_chains=8)
+        failed = s.wait_for_job(big["id"], {"failed", "succeeded"}, timeout=900)
         assert failed["state"] == "failed" and "cannot write the lists" in failed["error"], failed
         lists = (s.data_dir / "jobs" / big["id"] / "lists.jsonl").read_text()
         assert lists.endswith("\n"), "a failed append leaves no torn line"

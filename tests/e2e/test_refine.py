@@ -7,9 +7,6 @@ server for the module (job workers at nice 0); a small dev file keeps the
 evaluation short."""
 from __future__ import annotations
 
-import json
-import time
-from pathlib import Path
 
 import pytest
 import requests
@@ -38,23 +35,6 @@ def refine_server(tmp_path_factory):
     s.terminate()
 
 
-def submit(server, expect=202, **body) -> dict:
-    r = requests.post(server.url + "/jobs/refine", json=body, timeout=30)
-    assert r.status_code == expect, r.text
-    return r.json()
-
-
-def wait_for(server, job_id: str, timeout: float = 240) -> dict:
-    deadline = time.monotonic() + timeout
-    job = None
-    while time.monotonic() < deadline:
-        job = requests.get(f"{server.url}/jobs/{job_id}", timeout=10).json()
-        if job["state"] in ("succeeded", "failed", "cancelled"):
-            return job
-        time.sleep(0.3)
-    raise AssertionError(f"refine job {job_id} did not finish within {timeout}s: {job}")
-
-
 def serving_version(server) -> str:
     r = requests.post(server.url + "/embed", json={"inputs": "A man plays a guitar."}, timeout=30)
     assert r.status_code == 200
@@ -72,9 +52,9 @@ def stage_states(job) -> dict[str, str]:
 def test_gate_off_activates_the_candidate(refine_server):
     s = refine_server
     assert serving_version(s) == "base"
-    job = submit(s, sentences=SENTENCES, gate=False, version="refined-open", **SMALL)
+    job = s.submit_job("refine", sentences=SENTENCES, gate=False, version="refined-open", **SMALL)
     assert job["kind"] == "refine" and job["state"] in ("queued", "running")
-    done = wait_for(s, job["id"])
+    done = s.wait_for_job(job["id"])
     assert done["state"] == "succeeded", done
     result = done["result"]
     assert [x["name"] for x in result["stages"]] == STAGES
@@ -99,8 +79,8 @@ def test_gate_off_activates_the_candidate(refine_server):
 def test_impossible_gate_keeps_the_version_without_activating_it(refine_server):
     s = refine_server
     before = serving_version(s)
-    job = submit(s, sentences=SENTENCES[:3], min_gain=100, version="refined-gated", **SMALL)
-    done = wait_for(s, job["id"])
+    job = s.submit_job("refine", sentences=SENTENCES[:3], min_gain=100, version="refined-gated", **SMALL)
+    done = s.wait_for_job(job["id"])
     assert done["state"] == "succeeded", done
     result = done["result"]
     assert stage_states(done)["gate"] == "failed" and stage_states(done)["activate"] == "skipped"
@@ -118,8 +98,8 @@ def test_impossible_gate_keeps_the_version_without_activating_it(refine_server):
 def test_too_few_lists_fails_with_the_reason_and_keeps_serving(refine_server):
     s = refine_server
     before = serving_version(s)
-    job = submit(s, sentences=SENTENCES[:1], min_lists=50, version="refined-tiny", **SMALL)
-    done = wait_for(s, job["id"])
+    job = s.submit_job("refine", sentences=SENTENCES[:1], min_lists=50, version="refined-tiny", **SMALL)
+    done = s.wait_for_job(job["id"])
     assert done["state"] == "failed", done
     assert "fewer than min_lists (50)" in done["error"] and f"{before} keeps serving" in done["error"], done["error"]
     assert stage_states(done)["synthesize"] == "failed" and stage_states(done)["train"] == "pending"
