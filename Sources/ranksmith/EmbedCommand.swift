@@ -69,3 +69,10 @@ func loadModel(_ path: String) throws -> BertModel {
         throw ValidationError("cannot load model: \(error)")
     }
 }
+
+/// A failure that is not a usage mistake: one line saying what went wrong,
+/// printed without the usage text.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}
