@@ -107,7 +107,7 @@ struct SynthesizeCommand: ParsableCommand {
             let rate = Double(fresh) / minutes
             let eta = rate > 0 ? Double(total - done) / rate * 60 : 0
             let line = String(format: "%d/%d chains (%d kept), %.1f chains/min, ETA %@", done, total,
-                              lists.lines, rate, Self.duration(eta))
+                              lists.lines, rate, durationText(eta))
             FileHandle.standardError.write(Data((terminal ? "\r\u{1B}[K" + line : line + "\n").utf8))
         }
         if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
@@ -122,10 +122,5 @@ struct SynthesizeCommand: ParsableCommand {
     /// `lists.jsonl` → `lists.rejected.jsonl`.
     static func rejectedPath(_ output: String) -> String {
         output.hasSuffix(".jsonl") ? String(output.dropLast(6)) + ".rejected.jsonl" : output + ".rejected"
-    }
-
-    static func duration(_ seconds: Double) -> String {
-        let s = Int(seconds.rounded())
-        return s >= 3600 ? "\(s / 3600)h\(s % 3600 / 60)m" : s >= 60 ? "\(s / 60)m\(s % 60)s" : "\(s)s"
     }
 }

@@ -127,7 +127,7 @@ struct TrainCommand: ParsableCommand {
                 }
             }
             let dev = p.devSpearman.map { String(format: "  dev %.2f", $0) } ?? ""
-            let line = String(format: "step %d/%d  loss %.4f%@  eta %@\n", p.step, p.steps, p.loss, dev, Self.duration(p.etaSeconds))
+            let line = String(format: "step %d/%d  loss %.4f%@  eta %@\n", p.step, p.steps, p.loss, dev, durationText(p.etaSeconds))
             FileHandle.standardError.write(Data(line.utf8))
         })
         let manifest = ModelManifest(
@@ -151,14 +151,5 @@ struct TrainCommand: ParsableCommand {
             _ = SHA256(raw.bindMemory(to: UInt8.self).baseAddress, raw.count, &digest)
         }
         return digest.map { String(format: "%02x", $0) }.joined()
-    }
-
-    /// `1h02m`, `3m05s`, `12s`.
-    static func duration(_ seconds: Double) -> String {
-        guard seconds.isFinite else { return "?" }
-        let s = Int(seconds.rounded())
-        if s >= 3600 { return String(format: "%dh%02dm", s / 3600, s % 3600 / 60) }
-        if s >= 60 { return String(format: "%dm%02ds", s / 60, s % 60) }
-        return "\(s)s"
     }
 }
