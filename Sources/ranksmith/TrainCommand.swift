@@ -1,5 +1,4 @@
 import ArgumentParser
-import COpenSSL
 import Encoder
 import Foundation
 import Numerics
@@ -132,7 +131,7 @@ struct TrainCommand: ParsableCommand {
         })
         let manifest = ModelManifest(
             version: version ?? outputURL.lastPathComponent, parent: model, teacher: teacher ?? model,
-            dataset: DatasetInfo(file: lists, lists: rankingLists.lists.count, sha256: Self.sha256(bytes)),
+            dataset: DatasetInfo(file: lists, lists: rankingLists.lists.count, sha256: DatasetInfo.sha256(bytes)),
             options: options, result: result, dev: devPairs == nil ? nil : dev)
         try ModelVersionWriter.write(weights: result.weights, base: student, manifest: manifest, to: outputURL)
         var summary: [String: Any] = ["output": output, "steps": result.steps, "best_step": result.bestStep,
@@ -142,14 +141,5 @@ struct TrainCommand: ParsableCommand {
         if let after = result.devAfter { summary["dev_after"] = (after * 100).rounded() / 100 }
         let json = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
         print(String(decoding: json, as: UTF8.self))
-    }
-
-    /// SHA-256 of `data`, lowercase hex.
-    static func sha256(_ data: Data) -> String {
-        var digest = [UInt8](repeating: 0, count: 32)
-        data.withUnsafeBytes { raw in
-            _ = SHA256(raw.bindMemory(to: UInt8.self).baseAddress, raw.count, &digest)
-        }
-        return digest.map { String(format: "%02x", $0) }.joined()
     }
 }
