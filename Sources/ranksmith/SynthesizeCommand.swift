@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Generator
 import Numerics
 import Refinement
 
@@ -58,7 +57,8 @@ struct SynthesizeCommand: ParsableCommand {
     var threads: Int?
 
     func run() throws {
-        QuantMatmul.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        let computeThreads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        QuantMatmul.threads = computeThreads
         BLAS.setThreads(1)
         var settings = SynthesisSettings()
         settings.rounds = rounds
@@ -76,18 +76,13 @@ struct SynthesizeCommand: ParsableCommand {
         var anchors = SynthesisRun.distinctAnchors(try AnchorSource.read(path: input, field: "--input"))
         if let limit { anchors = Array(anchors.prefix(max(0, limit))) }
         let backend: RewriteBackend
-        if generator.hasPrefix("http://") || generator.hasPrefix("https://") {
-            guard let url = URL(string: generator) else { throw ValidationError("--generator: not a URL: \(generator)") }
-            backend = RemoteRewriter(client: RemoteChatClient(baseURL: url, model: remoteModel), settings: settings)
-        } else {
-            let model: LlamaModel
-            do { model = try LlamaModel(path: generator) } catch { throw CommandFailure("cannot load \(generator): \(error)") }
-            let local = try LocalRewriter(model: model, name: (generator as NSString).lastPathComponent,
-                                          settings: settings, reusePrefix: prefixReuse)
-            if let long = anchors.firstIndex(where: { local.tokenCount($0) > local.longestSentenceTokens }) {
-                throw CommandFailure("sentence \(long + 1) is longer than the generator's context allows (\(local.longestSentenceTokens) tokens)")
-            }
-            backend = local
+        do {
+            backend = try RewriteBackends.make(generator: generator, remoteModel: remoteModel, settings: settings, anchors: anchors,
+                                               threads: computeThreads, reusePrefix: prefixReuse)
+        } catch SynthesisError.generator(let message) where RewriteBackends.isRemote(generator) {
+            throw ValidationError("--generator: \(message)")  // the base URL does not parse
+        } catch SynthesisError.generator(let message), SynthesisError.invalidInput(_, let message) {
+            throw CommandFailure(message)
         }
         for note in backend.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
         let lists = try ListsFile(path: output)

@@ -64,6 +64,17 @@ def test_synthesize_with_a_missing_generator_fails_in_one_line(tmp_path):
     assert "USAGE" not in r.stderr.upper()
 
 
+def test_synthesize_refuses_a_sentence_longer_than_the_context_in_one_line(tmp_path):
+    long = " ".join(["guitar"] * 20_000)
+    (tmp_path / "anchors.txt").write_text(SENTENCES[0] + "\n" + long + "\n")
+    r = ranksmith("synthesize", "--generator", str(GENERATOR), "--input", "anchors.txt", "--output", "lists.jsonl",
+                  "--threads", "1", cwd=tmp_path)
+    assert r.returncode != 0
+    assert "sentence 2 is longer than the generator's context allows" in r.stderr
+    assert "USAGE" not in r.stderr.upper()
+    assert not (tmp_path / "lists.jsonl").exists() or not (tmp_path / "lists.jsonl").read_text().strip()
+
+
 def test_train_writes_a_version_whose_manifest_hashes_the_lists(tmp_path):
     args = ["train", "--model", str(MODEL), "--lists", str(TINY_LISTS), "--output", "v-cli", "--dev", "none",
             "--steps", "2", "--lists-per-step", "2", "--max-length", "16", "--threads", "1"]
