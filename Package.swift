@@ -65,7 +65,6 @@ let package = Package(
             name: "ranksmith",
             dependencies: [
                 "Service", "Encoder", "Engine", "Generator", "HTTP", "Index", "Jobs", "Numerics", "Refinement",
-                "COpenSSL",  // SHA-256 of a training lists file, for its manifest
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swift6 + kernelFlags),

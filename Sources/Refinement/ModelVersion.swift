@@ -1,3 +1,4 @@
+import COpenSSL
 import Encoder
 import Foundation
 import Storage
@@ -35,6 +36,13 @@ public struct DatasetInfo: Sendable, Codable, Equatable {
         self.job = job
         self.lists = lists
         self.sha256 = sha256
+    }
+
+    /// SHA-256 of a lists file's bytes, lowercase hex (the `sha256` field).
+    public static func sha256(_ data: Data) -> String {
+        var digest = [UInt8](repeating: 0, count: 32)
+        data.withUnsafeBytes { raw in _ = SHA256(raw.bindMemory(to: UInt8.self).baseAddress, raw.count, &digest) }
+        return digest.map { String(format: "%02x", $0) }.joined()
     }
 }
 

@@ -12,25 +12,33 @@ import Synchronization
 extension RanksmithService {
     /// Opens `<data-dir>/jobs` and registers the job kinds this server runs.
     static func openJobs(_ c: ServiceConfiguration, metrics: SynthesisMetrics, engine: InferenceEngine) -> (JobQueue?, String?) {
-        let dir = URL(fileURLWithPath: c.dataDirectory).appendingPathComponent("jobs", isDirectory: true)
         do {
-            let queue = try JobQueue(directory: dir, workers: c.jobWorkers, retention: c.jobRetention,
-                                     niceness: Int32(c.jobNice))
-            let synthesis = SynthesisJobRunner(dataDirectory: c.dataDirectory, defaultGenerator: c.generatorPath,
-                                               threads: c.generatorThreads, metrics: metrics)
-            queue.register(synthesis)
-            queue.register(RefineJobRunner(synthesis: synthesis, defaultDev: c.devSetPath, host: refineHost(engine, c)))
-            return (queue, nil)
+            return (try jobQueue(c, engine: engine, metrics: metrics), nil)
         } catch {
             FileHandle.standardError.write(Data("ranksmith serve: jobs unavailable: \(error)\n".utf8))
             return (nil, "\(error)")
         }
     }
 
+    /// The job queue of `<data-dir>/jobs` with the synthesis and refine
+    /// runners registered, refining `engine`'s model; not started.
+    /// `ranksmith refine` runs its job through it too.
+    public static func jobQueue(_ c: ServiceConfiguration, engine: InferenceEngine,
+                                metrics: SynthesisMetrics = SynthesisMetrics()) throws -> JobQueue {
+        let dir = URL(fileURLWithPath: c.dataDirectory).appendingPathComponent("jobs", isDirectory: true)
+        let queue = try JobQueue(directory: dir, workers: c.jobWorkers, retention: c.jobRetention,
+                                 niceness: Int32(c.jobNice))
+        let synthesis = SynthesisJobRunner(dataDirectory: c.dataDirectory, defaultGenerator: c.generatorPath,
+                                           threads: c.generatorThreads, metrics: metrics)
+        queue.register(synthesis)
+        queue.register(RefineJobRunner(synthesis: synthesis, defaultDev: c.devSetPath, host: refineHost(engine, c)))
+        return queue
+    }
+
     /// What refine jobs use of the engine: the serving model, version
     /// folders, and the activation (blocking the job's worker thread, which
-    /// is not one of the concurrency pool's). `ranksmith refine` uses it too.
-    public static func refineHost(_ engine: InferenceEngine, _ c: ServiceConfiguration) -> RefineHost {
+    /// is not one of the concurrency pool's).
+    static func refineHost(_ engine: InferenceEngine, _ c: ServiceConfiguration) -> RefineHost {
         let versions = engine.versions
         return RefineHost(
             active: {

@@ -151,12 +151,6 @@ struct BenchIndexCommand: ParsableCommand {
 
     // MARK: Measuring
 
-    /// The middle value (the mean of the two middle ones for an even count).
-    private func median(_ xs: [Double]) -> Double {
-        let s = xs.sorted()
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-    }
-
     private func timed(_ body: () throws -> Void) rethrows -> Double {
         let t0 = DispatchTime.now().uptimeNanoseconds
         try body()

@@ -69,3 +69,19 @@ func loadModel(_ path: String) throws -> BertModel {
         throw ValidationError("cannot load model: \(error)")
     }
 }
+
+/// A progress line's time: `1h02m`, `3m05s`, `12s` (`?` when unknown).
+func durationText(_ seconds: Double) -> String {
+    guard seconds.isFinite else { return "?" }
+    let s = Int(seconds.rounded())
+    if s >= 3600 { return String(format: "%dh%02dm", s / 3600, s % 3600 / 60) }
+    if s >= 60 { return String(format: "%dm%02ds", s / 60, s % 60) }
+    return "\(s)s"
+}
+
+/// A failure that is not a usage mistake: one line saying what went wrong,
+/// printed without the usage text.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}

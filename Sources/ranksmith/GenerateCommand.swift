@@ -73,7 +73,7 @@ struct GenerateCommand: ParsableCommand {
         do {
             llm = try LlamaModel(path: model)
         } catch {
-            throw GenerateFailure(message: "cannot load \(model): \(error)")
+            throw CommandFailure("cannot load \(model): \(error)")
         }
         func tokens(_ text: String) throws -> [Int32] {
             if raw { return llm.tokenizer.encode(text, parseSpecial: false) }
@@ -144,10 +144,4 @@ func processCPUSeconds() -> Double {
     var t = timespec()
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
     return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
-}
-
-/// A failure that is not a usage mistake: printed without the usage text.
-struct GenerateFailure: Error, CustomStringConvertible {
-    let message: String
-    var description: String { message }
 }

@@ -73,6 +73,7 @@ struct RefineCommand: ParsableCommand {
         c.generatorPath = generator
         c.devSetPath = URL(fileURLWithPath: dev).standardizedFileURL.path
         c.generatorThreads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        c.jobNice = 0  // nothing to yield to: no server runs on this data directory
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
         let handle: ModelHandle
         do { handle = try ModelHandle.load(path: model, crossEncoderPath: nil) } catch {
@@ -82,10 +83,7 @@ struct RefineCommand: ParsableCommand {
         options.batcher.threads = c.generatorThreads
         let engine = InferenceEngine(configuration: options, base: handle, basePath: model, dataDirectory: dataDir)
         engine.start()
-        let queue = try JobQueue(directory: URL(fileURLWithPath: dataDir).appendingPathComponent("jobs"), niceness: 0)
-        let synthesis = SynthesisJobRunner(dataDirectory: dataDir, defaultGenerator: generator, threads: c.generatorThreads)
-        queue.register(synthesis)
-        queue.register(RefineJobRunner(synthesis: synthesis, defaultDev: c.devSetPath, host: RanksmithService.refineHost(engine, c)))
+        let queue = try RanksmithService.jobQueue(c, engine: engine)
         let job: JobRecord
         do { job = try queue.submit(kind: "refine", parameters: try parameters()) } catch let JobError.invalid(field, message) {
             throw ValidationError("\(field): \(message)")

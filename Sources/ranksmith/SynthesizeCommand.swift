@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Generator
 import Numerics
 import Refinement
 
@@ -58,7 +57,8 @@ struct SynthesizeCommand: ParsableCommand {
     var threads: Int?
 
     func run() throws {
-        QuantMatmul.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        let computeThreads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        QuantMatmul.threads = computeThreads
         BLAS.setThreads(1)
         var settings = SynthesisSettings()
         settings.rounds = rounds
@@ -76,18 +76,13 @@ struct SynthesizeCommand: ParsableCommand {
         var anchors = SynthesisRun.distinctAnchors(try AnchorSource.read(path: input, field: "--input"))
         if let limit { anchors = Array(anchors.prefix(max(0, limit))) }
         let backend: RewriteBackend
-        if generator.hasPrefix("http://") || generator.hasPrefix("https://") {
-            guard let url = URL(string: generator) else { throw ValidationError("--generator: not a URL: \(generator)") }
-            backend = RemoteRewriter(client: RemoteChatClient(baseURL: url, model: remoteModel), settings: settings)
-        } else {
-            let model: LlamaModel
-            do { model = try LlamaModel(path: generator) } catch { throw CommandFailure("cannot load \(generator): \(error)") }
-            let local = try LocalRewriter(model: model, name: (generator as NSString).lastPathComponent,
-                                          settings: settings, reusePrefix: prefixReuse)
-            if let long = anchors.firstIndex(where: { local.tokenCount($0) > local.longestSentenceTokens }) {
-                throw CommandFailure("sentence \(long + 1) is longer than the generator's context allows (\(local.longestSentenceTokens) tokens)")
-            }
-            backend = local
+        do {
+            backend = try RewriteBackends.make(generator: generator, remoteModel: remoteModel, settings: settings, anchors: anchors,
+                                               threads: computeThreads, reusePrefix: prefixReuse)
+        } catch SynthesisError.generator(let message) where RewriteBackends.isRemote(generator) {
+            throw ValidationError("--generator: \(message)")  // the base URL does not parse
+        } catch SynthesisError.generator(let message), SynthesisError.invalidInput(_, let message) {
+            throw CommandFailure(message)
         }
         for note in backend.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
         let lists = try ListsFile(path: output)
@@ -107,7 +102,7 @@ struct SynthesizeCommand: ParsableCommand {
             let rate = Double(fresh) / minutes
             let eta = rate > 0 ? Double(total - done) / rate * 60 : 0
             let line = String(format: "%d/%d chains (%d kept), %.1f chains/min, ETA %@", done, total,
-                              lists.lines, rate, Self.duration(eta))
+                              lists.lines, rate, durationText(eta))
             FileHandle.standardError.write(Data((terminal ? "\r\u{1B}[K" + line : line + "\n").utf8))
         }
         if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
@@ -123,15 +118,4 @@ struct SynthesizeCommand: ParsableCommand {
     static func rejectedPath(_ output: String) -> String {
         output.hasSuffix(".jsonl") ? String(output.dropLast(6)) + ".rejected.jsonl" : output + ".rejected"
     }
-
-    static func duration(_ seconds: Double) -> String {
-        let s = Int(seconds.rounded())
-        return s >= 3600 ? "\(s / 3600)h\(s % 3600 / 60)m" : s >= 60 ? "\(s / 60)m\(s % 60)s" : "\(s)s"
-    }
-}
-
-/// A command failure with one line saying what went wrong.
-struct CommandFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ message: String) { description = message }
 }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import COpenSSL
 import Encoder
 import Foundation
 import Numerics
@@ -127,12 +126,12 @@ struct TrainCommand: ParsableCommand {
                 }
             }
             let dev = p.devSpearman.map { String(format: "  dev %.2f", $0) } ?? ""
-            let line = String(format: "step %d/%d  loss %.4f%@  eta %@\n", p.step, p.steps, p.loss, dev, Self.duration(p.etaSeconds))
+            let line = String(format: "step %d/%d  loss %.4f%@  eta %@\n", p.step, p.steps, p.loss, dev, durationText(p.etaSeconds))
             FileHandle.standardError.write(Data(line.utf8))
         })
         let manifest = ModelManifest(
             version: version ?? outputURL.lastPathComponent, parent: model, teacher: teacher ?? model,
-            dataset: DatasetInfo(file: lists, lists: rankingLists.lists.count, sha256: Self.sha256(bytes)),
+            dataset: DatasetInfo(file: lists, lists: rankingLists.lists.count, sha256: DatasetInfo.sha256(bytes)),
             options: options, result: result, dev: devPairs == nil ? nil : dev)
         try ModelVersionWriter.write(weights: result.weights, base: student, manifest: manifest, to: outputURL)
         var summary: [String: Any] = ["output": output, "steps": result.steps, "best_step": result.bestStep,
@@ -142,23 +141,5 @@ struct TrainCommand: ParsableCommand {
         if let after = result.devAfter { summary["dev_after"] = (after * 100).rounded() / 100 }
         let json = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
         print(String(decoding: json, as: UTF8.self))
-    }
-
-    /// SHA-256 of `data`, lowercase hex.
-    static func sha256(_ data: Data) -> String {
-        var digest = [UInt8](repeating: 0, count: 32)
-        data.withUnsafeBytes { raw in
-            _ = SHA256(raw.bindMemory(to: UInt8.self).baseAddress, raw.count, &digest)
-        }
-        return digest.map { String(format: "%02x", $0) }.joined()
-    }
-
-    /// `1h02m`, `3m05s`, `12s`.
-    static func duration(_ seconds: Double) -> String {
-        guard seconds.isFinite else { return "?" }
-        let s = Int(seconds.rounded())
-        if s >= 3600 { return String(format: "%dh%02dm", s / 3600, s % 3600 / 60) }
-        if s >= 60 { return String(format: "%dm%02ds", s / 60, s % 60) }
-        return "\(s)s"
     }
 }

@@ -62,6 +62,12 @@ final class ModelVersionTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: destination.appendingPathComponent("model.safetensors")), before)
     }
 
+    /// The manifest's dataset hash is SHA-256 in lowercase hex (FIPS 180-2 test vectors).
+    func testDatasetHashIsSHA256Hex() {
+        XCTAssertEqual(DatasetInfo.sha256(Data("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(DatasetInfo.sha256(Data()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    }
+
     struct Golden: Decodable {
         let reference: String
         let sentences: [String]

@@ -1,4 +1,3 @@
-import COpenSSL
 import Encoder
 import Foundation
 import Jobs
@@ -151,7 +150,7 @@ public struct RefineJobRunner: JobRunner {
         let destination = URL(fileURLWithPath: host.modelsDirectory).appendingPathComponent(version)
         let manifest = ModelManifest(
             version: version, parent: parent, teacher: s.teacher == "active" ? parent : s.teacher,
-            dataset: DatasetInfo(job: context.id, lists: lists.lists.count, sha256: Self.sha256(bytes)),
+            dataset: DatasetInfo(job: context.id, lists: lists.lists.count, sha256: DatasetInfo.sha256(bytes)),
             options: s.training, result: result, dev: s.devName)
         do { try ModelVersionWriter.write(weights: result.weights, base: student, manifest: manifest, to: destination) } catch {
             throw fail("train", "writing version \(version) failed: \(error)")
@@ -236,12 +235,5 @@ public struct RefineJobRunner: JobRunner {
         report.activated = true
         publish(report)
         return report.value
-    }
-
-    /// SHA-256 of `data`, lowercase hex (the manifest's dataset hash).
-    static func sha256(_ data: Data) -> String {
-        var digest = [UInt8](repeating: 0, count: 32)
-        data.withUnsafeBytes { raw in _ = SHA256(raw.bindMemory(to: UInt8.self).baseAddress, raw.count, &digest) }
-        return digest.map { String(format: "%02x", $0) }.joined()
     }
 }

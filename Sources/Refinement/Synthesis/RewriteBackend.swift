@@ -1,5 +1,6 @@
 import Foundation
 import Generator
+import Numerics
 
 // MARK: - Who writes the rewrites
 
@@ -51,6 +52,39 @@ public protocol RewriteBackend: AnyObject {
 /// The in-process GGUF model: all requests decoded as one batch of CFG
 /// pairs, with source n-gram blocking, early loop stops and the shared
 /// prefix computed once.
+/// Choosing the backend a generator names; `ranksmith synthesize` and the
+/// synthesis job both go through it.
+public enum RewriteBackends {
+    /// Whether `generator` is the base URL of an OpenAI-compatible server
+    /// (http or https) rather than a GGUF file.
+    public static func isRemote(_ generator: String) -> Bool {
+        generator.hasPrefix("http://") || generator.hasPrefix("https://")
+    }
+
+    /// The backend of `generator`: an OpenAI-compatible server asked for
+    /// `remoteModel`, or a local GGUF file decoded on `threads` threads.
+    /// Throws `SynthesisError.generator` when the generator cannot be used,
+    /// and `.invalidInput` (field `sentences`) when one of `anchors` is
+    /// longer than a local model's context allows.
+    public static func make(generator: String, remoteModel: String, settings: SynthesisSettings, anchors: [String],
+                            threads: Int, reusePrefix: Bool = true) throws -> RewriteBackend {
+        if isRemote(generator) {
+            guard let url = URL(string: generator) else { throw SynthesisError.generator("not a URL: \(generator)") }
+            return RemoteRewriter(client: RemoteChatClient(baseURL: url, model: remoteModel), settings: settings)
+        }
+        QuantMatmul.threads = max(1, threads)
+        let model: LlamaModel
+        do { model = try LlamaModel(path: generator) } catch { throw SynthesisError.generator("cannot load \(generator): \(error)") }
+        let local = try LocalRewriter(model: model, name: (generator as NSString).lastPathComponent, settings: settings,
+                                      reusePrefix: reusePrefix)
+        let limit = local.longestSentenceTokens
+        if let i = SynthesisRun.distinctAnchors(anchors).firstIndex(where: { local.tokenCount($0) > limit }) {
+            throw SynthesisError.invalidInput(field: "sentences", message: "sentence \(i + 1) is longer than the generator's context allows (\(limit) tokens)")
+        }
+        return local
+    }
+}
+
 public final class LocalRewriter: RewriteBackend {
     public let name: String
     public var notes: [String] { [] }

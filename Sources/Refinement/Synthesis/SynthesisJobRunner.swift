@@ -1,7 +1,5 @@
 import Foundation
-import Generator
 import Jobs
-import Numerics
 import Synchronization
 
 // MARK: - Synthesis as a background job
@@ -97,14 +95,12 @@ public struct SynthesisJobRunner: JobRunner {
         if let g = p["generator"], g != .null, g.string == nil {
             throw JobError.invalid(field: "generator", message: "generator must be a GGUF path or an http(s) URL")
         }
-        if !Self.isRemote(generator) && !FileManager.default.fileExists(atPath: generator) {
+        if !RewriteBackends.isRemote(generator) && !FileManager.default.fileExists(atPath: generator) {
             throw JobError.invalid(field: "generator", message: "generator file \(generator) does not exist")
         }
         out["generator"] = .string(generator)
         return out
     }
-
-    static func isRemote(_ g: String) -> Bool { g.hasPrefix("http://") || g.hasPrefix("https://") }
 
     static func field(_ e: DecodingError) -> String? {
         switch e {
@@ -134,23 +130,9 @@ public struct SynthesisJobRunner: JobRunner {
         } else {
             anchors = (p["sentences"]?.array ?? []).compactMap(\.string)
         }
-        let generator = p["generator"]?.string ?? defaultGenerator
-        let backend: RewriteBackend
-        if Self.isRemote(generator) {
-            guard let url = URL(string: generator) else { throw SynthesisError.generator("not a URL: \(generator)") }
-            let model = p["generator_model"]?.string ?? "default"
-            backend = RemoteRewriter(client: RemoteChatClient(baseURL: url, model: model), settings: settings)
-        } else {
-            QuantMatmul.threads = max(1, threads)
-            let model: LlamaModel
-            do { model = try LlamaModel(path: generator) } catch { throw SynthesisError.generator("cannot load \(generator): \(error)") }
-            let local = try LocalRewriter(model: model, name: (generator as NSString).lastPathComponent, settings: settings)
-            let limit = local.longestSentenceTokens
-            if let i = SynthesisRun.distinctAnchors(anchors).firstIndex(where: { local.tokenCount($0) > limit }) {
-                throw SynthesisError.invalidInput(field: "sentences", message: "sentence \(i + 1) is longer than the generator's context allows (\(limit) tokens)")
-            }
-            backend = local
-        }
+        let backend = try RewriteBackends.make(
+            generator: p["generator"]?.string ?? defaultGenerator, remoteModel: p["generator_model"]?.string ?? "default",
+            settings: settings, anchors: anchors, threads: threads)
         for note in backend.notes { context.note(note) }
         let lists = try ListsFile(path: context.directory.appendingPathComponent(Self.listsFile).path)
         let rejected = try ListsFile(path: context.directory.appendingPathComponent(Self.rejectedFile).path)
