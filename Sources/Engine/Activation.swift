@@ -193,8 +193,9 @@ final class TransitionLock: @unchecked Sendable {
 
 // MARK: - Memory
 
-/// Resident set size of this process in bytes (Linux: /proc/self/statm; 0 elsewhere).
-func residentBytes() -> Int {
+/// Resident set size of this process in bytes (Linux: /proc/self/statm; 0
+/// elsewhere): the swap's memory estimate and the `/metrics` gauge.
+public func residentBytes() -> Int {
     guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
     let fields = text.split(separator: " ")
     guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
