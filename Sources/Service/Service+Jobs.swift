@@ -115,7 +115,7 @@ extension RanksmithService {
 
     /// Decodes a job request, turns `collection` + `sample` into sentences, and queues it.
     func submit(kind: String, _ request: HTTPRequest, known: Set<String>) async throws -> HTTPResponse {
-        var body = try RequestDecoding.decode([String: JobValue].self, from: request)
+        var body = try decodeBody([String: JobValue].self, from: request)
         if let unknown = body.keys.sorted().first(where: { !known.contains($0) }) {
             throw APIError.invalidField(unknown, "unknown field; accepted: \(known.sorted().joined(separator: ", "))")
         }
