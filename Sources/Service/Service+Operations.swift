@@ -126,7 +126,7 @@ extension RanksmithService {
                 first = false
                 out.append(contentsOf: String(id).utf8)
                 out.append(contentsOf: isSpecial ? #","special":true,"text":"#.utf8 : #","special":false,"text":"#.utf8)
-                JSONWriter.append(piece, to: &out)
+                JSONString.append(piece, to: &out)
                 out.append(UInt8(ascii: "}"))
             }
             out.append(UInt8(ascii: "]"))
