@@ -89,6 +89,28 @@ final class ShadowBuild: @unchecked Sendable {
         self.base = base
     }
 
+    /// Mirrors a caller's new collection (call inside `writes`, after the live create succeeded).
+    func mirrorCreate(_ collection: String, settings: CollectionSettings) {
+        do {
+            try store.create(name: collection, dimensions: handle.model.dimensions, modelVersion: handle.version, settings: settings)
+        } catch {
+            failure = failure ?? "creating the shadow of '\(collection)' failed: \(error)"
+        }
+    }
+
+    /// Mirrors a caller's drop (call inside `writes`, after the live drop
+    /// succeeded): the re-embedder skips the collection from now on.
+    func mirrorDrop(_ collection: String) {
+        dropped.insert(collection)
+        written[collection] = nil
+        do {
+            try store.drop(name: collection)
+        } catch IndexError.unknownCollection {
+        } catch {
+            failure = failure ?? "dropping the shadow of '\(collection)' failed: \(error)"
+        }
+    }
+
     /// Mirrors a caller's upsert (call inside `writes`, after the live write succeeded).
     func mirrorUpsert(_ collection: String, _ items: [(document: Document, vector: [Float])]) {
         written[collection, default: []].formUnion(items.map(\.document.id))
@@ -171,8 +193,9 @@ final class TransitionLock: @unchecked Sendable {
 
 // MARK: - Memory
 
-/// Resident set size of this process in bytes (Linux: /proc/self/statm; 0 elsewhere).
-func residentBytes() -> Int {
+/// Resident set size of this process in bytes (Linux: /proc/self/statm; 0
+/// elsewhere): the swap's memory estimate and the `/metrics` gauge.
+public func residentBytes() -> Int {
     guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
     let fields = text.split(separator: " ")
     guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }

@@ -23,11 +23,7 @@ public struct DocumentInput: Sendable {
 extension InferenceEngine {
     /// The collection store of the serving pair, or `indexUnavailable` when it failed to open.
     public func collectionStore() throws -> CollectionStore {
-        let pair = models.current
-        guard let store = pair.store else {
-            throw EngineError.indexUnavailable(reason: pair.storeError ?? "unknown error")
-        }
-        return store
+        try models.current.requireStore()
     }
 
     /// The collection `name` of the serving pair.
@@ -48,38 +44,28 @@ extension InferenceEngine {
 
     // MARK: Writes
     //
-    // Every write runs its synchronous part (log append, fsync) holding the
-    // transition lock shared, after checking that the pair it prepared for
-    // still serves; during a swap it writes the live collection and the
-    // shadow together inside the shadow's lock (see ShadowBuild). A write
-    // that finds the pair changed, or a swap begun, prepares again.
+    // Every write prepares for the serving pair, then runs its synchronous
+    // part (log append, fsync) through `write(on:…)`: holding the
+    // transition lock shared, after checking that the pair still serves;
+    // during a swap it writes the live collection and the shadow together
+    // inside the shadow's lock (see ShadowBuild). A write that finds the
+    // pair changed, or a swap begun that it did not prepare for, prepares
+    // again.
 
     /// Creates an empty collection for the serving model's vectors (and
     /// its shadow, during a swap).
     public func createCollection(name: String, settings: CollectionSettings) throws -> CollectionInfo {
         while true {
             let pair = models.current
-            let store = try collectionStore(of: pair)
-            let info: CollectionInfo? = try transition.shared {
-                guard models.current === pair else { return nil }
-                let create = {
-                    // The new collection's own info: a concurrent drop cannot turn this into `unknownCollection`.
-                    try indexCall {
-                        try store.create(name: name, dimensions: pair.handle.model.dimensions, modelVersion: pair.handle.version,
-                                         settings: settings).info
-                    }
+            let store = try pair.requireStore()
+            let info = try write(on: pair) {
+                // The new collection's own info: a concurrent drop cannot turn this into `unknownCollection`.
+                try indexCall {
+                    try store.create(name: name, dimensions: pair.handle.model.dimensions, modelVersion: pair.handle.version,
+                                     settings: settings).info
                 }
-                guard let shadow = currentShadow() else { return try create() }
-                return try shadow.writes.locked {
-                    let info = try create()
-                    do {
-                        try shadow.store.create(name: name, dimensions: shadow.handle.model.dimensions,
-                                                modelVersion: shadow.handle.version, settings: settings)
-                    } catch {
-                        shadow.failure = shadow.failure ?? "creating the shadow of '\(name)' failed: \(error)"
-                    }
-                    return info
-                }
+            } mirror: { shadow in
+                shadow.mirrorCreate(name, settings: settings)
             }
             if let info { return info }
         }
@@ -89,24 +75,13 @@ extension InferenceEngine {
     public func dropCollection(name: String) throws {
         while true {
             let pair = models.current
-            let store = try collectionStore(of: pair)
-            let done: Bool = try transition.shared {
-                guard models.current === pair else { return false }
-                guard let shadow = currentShadow() else {
-                    try indexCall { try store.drop(name: name) }
-                    return true
-                }
-                try shadow.writes.locked {
-                    try indexCall { try store.drop(name: name) }
-                    shadow.dropped.insert(name)
-                    shadow.written[name] = nil
-                    do { try shadow.store.drop(name: name) } catch IndexError.unknownCollection {} catch {
-                        shadow.failure = shadow.failure ?? "dropping the shadow of '\(name)' failed: \(error)"
-                    }
-                }
-                return true
+            let store = try pair.requireStore()
+            let done: Void? = try write(on: pair) {
+                try indexCall { try store.drop(name: name) }
+            } mirror: { shadow in
+                shadow.mirrorDrop(name)
             }
-            if done { return }
+            if done != nil { return }
         }
     }
 
@@ -137,21 +112,14 @@ extension InferenceEngine {
             var mirrored: Embeddings?
             if let shadowSeen { mirrored = try await vectors(shadowSeen.handle) }
             let items = Self.items(documents, outcome)
-            let done: Bool = try transition.shared {
-                guard models.current === pair else { return false }
-                let shadow = currentShadow()
-                guard let shadow else {
-                    try indexCall { try collection.upsert(items) }
-                    return true
-                }
-                guard shadow === shadowSeen, let mirrored else { return false }  // a swap began: embed for it too
-                try shadow.writes.locked {
-                    try indexCall { try collection.upsert(items) }
-                    shadow.mirrorUpsert(name, Self.items(documents, mirrored))
-                }
-                return true
+            let mirroredItems = mirrored.map { Self.items(documents, $0) }
+            // A swap begun since the shadow was looked at: embed for it too.
+            let done: Void? = try write(on: pair, accepting: { $0 === shadowSeen }) {
+                try indexCall { try collection.upsert(items) }
+            } mirror: { shadow in
+                if let mirroredItems { shadow.mirrorUpsert(name, mirroredItems) }
             }
-            if done { return outcome }
+            if done != nil { return outcome }
         }
     }
 
@@ -167,28 +135,39 @@ extension InferenceEngine {
         while true {
             let pair = models.current
             let collection = try pair.collection(name)
-            let done: Bool = try transition.shared {
-                guard models.current === pair else { return false }
+            let done: Void? = try write(on: pair) {
                 guard collection.get(id: id) != nil else { throw EngineError.unknownDocument(id: id) }
-                guard let shadow = currentShadow() else {
-                    try indexCall { try collection.delete(ids: [id]) }
-                    return true
-                }
-                try shadow.writes.locked {
-                    try indexCall { try collection.delete(ids: [id]) }
-                    shadow.mirrorDelete(name, [id])
-                }
-                return true
+                try indexCall { try collection.delete(ids: [id]) }
+            } mirror: { shadow in
+                shadow.mirrorDelete(name, [id])
             }
-            if done { return }
+            if done != nil { return }
         }
     }
 
     // MARK: Helpers
 
-    func collectionStore(of pair: ServingPair) throws -> CollectionStore {
-        guard let store = pair.store else { throw EngineError.indexUnavailable(reason: pair.storeError ?? "unknown error") }
-        return store
+    /// The synchronous part of a write prepared for `pair`, holding the
+    /// transition lock shared: `live` alone, or during a swap `live` and
+    /// then `mirror` inside the shadow's lock, so that the live collection
+    /// and its shadow see the same order of changes (`mirror` records a
+    /// failure in the shadow instead of throwing). Answers nil, having
+    /// written nothing, when `pair` no longer serves or `accepts` refuses
+    /// the swap's shadow; the caller then prepares again.
+    func write<T>(
+        on pair: ServingPair, accepting accepts: (ShadowBuild) -> Bool = { _ in true },
+        _ live: () throws -> T, mirror: (ShadowBuild) -> Void
+    ) throws -> T? {
+        try transition.shared {
+            guard models.current === pair else { return nil }
+            guard let shadow = currentShadow() else { return try live() }
+            guard accepts(shadow) else { return nil }
+            return try shadow.writes.locked {
+                let result = try live()
+                mirror(shadow)
+                return result
+            }
+        }
     }
 
     /// The shadow of the swap in progress, if any.

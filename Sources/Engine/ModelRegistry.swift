@@ -74,9 +74,15 @@ public final class ServingPair: Sendable {
         self.generation = generation
     }
 
+    /// The collections, or `indexUnavailable` when they failed to open.
+    func requireStore() throws -> CollectionStore {
+        guard let store else { throw EngineError.indexUnavailable(reason: storeError ?? "unknown error") }
+        return store
+    }
+
     /// The collection `name` of this pair.
     func collection(_ name: String) throws -> Collection {
-        guard let store else { throw EngineError.indexUnavailable(reason: storeError ?? "unknown error") }
+        let store = try requireStore()
         return try indexCall { try store.collection(name) }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Numerics
 
 // MARK: - Search over the state
 

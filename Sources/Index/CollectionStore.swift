@@ -80,13 +80,13 @@ public final class CollectionStore: @unchecked Sendable {
                 // A `replace` stopped before its renames: the old collection
                 // is intact and this re-embedded shadow is dropped.
                 let tomb = path + "/.dropped-\(n)-\(UInt64.random(in: 0...UInt64.max))"
-                if rename(dir, tomb) == 0 { try? FileManager.default.removeItem(atPath: tomb) }
+                if (try? FileIO.rename(dir, to: tomb)) != nil { try? FileManager.default.removeItem(atPath: tomb) }
                 continue
             }
             if manifest.name != n, !names.contains(manifest.name), (try? Validation.name(manifest.name)) != nil {
                 // A `replace` stopped between its two renames: finish it.
                 let target = path + "/" + manifest.name
-                if rename(dir, target) != 0 { throw IndexError(FileIO.error(errno, path: dir, operation: "rename")) }
+                try indexErrors { try FileIO.rename(dir, to: target) }
                 try indexErrors { try FileIO.syncDirectory(path, faults: options.faults) }
                 dir = target
             }
@@ -154,7 +154,7 @@ public final class CollectionStore: @unchecked Sendable {
         // Rename first so a crash mid-delete never leaves half a collection to recover.
         let dir = directory.path + "/" + name
         let tomb = directory.path + "/.dropped-\(name)-\(UInt64.random(in: 0...UInt64.max))"
-        if rename(dir, tomb) != 0 { throw IndexError(FileIO.error(errno, path: dir, operation: "rename")) }
+        try indexErrors { try FileIO.rename(dir, to: tomb) }
         try indexErrors { try FileIO.syncDirectory(directory.path, faults: options.faults) }
         try? FileManager.default.removeItem(atPath: tomb)
     }
@@ -185,9 +185,9 @@ public final class CollectionStore: @unchecked Sendable {
             try indexErrors { try AtomicFile.write(bytes, to: "\(base)/\(shadow)/\(CollectionManifest.fileName)", faults: options.faults) }
             old.close(.replaced)
             let tomb = "\(base)/.dropped-\(name)-\(UInt64.random(in: 0...UInt64.max))"
-            if rename("\(base)/\(name)", tomb) != 0 { throw IndexError(FileIO.error(errno, path: "\(base)/\(name)", operation: "rename")) }
-            if rename("\(base)/\(shadow)", "\(base)/\(name)") != 0 {
-                throw IndexError(FileIO.error(errno, path: "\(base)/\(shadow)", operation: "rename"))
+            try indexErrors {
+                try FileIO.rename("\(base)/\(name)", to: tomb)
+                try FileIO.rename("\(base)/\(shadow)", to: "\(base)/\(name)")
             }
             try indexErrors { try FileIO.syncDirectory(base, faults: options.faults) }
             let c = try Collection(directory: "\(base)/\(name)", manifest: manifest, options: options)

@@ -68,10 +68,7 @@ public final class ParallelRegions: @unchecked Sendable {
         }
         guard mine && parts - 1 <= Self.maxWorkers else {
             if mine { busy.withLock { $0 = false } }
-            withoutActuallyEscaping(body) { escaping in
-                let shared = SharedBody(call: escaping)
-                DispatchQueue.concurrentPerform(iterations: parts) { shared.call($0) }
-            }
+            parallelFor(iterations: parts, body)
             return
         }
         defer { busy.withLock { $0 = false } }
@@ -134,9 +131,27 @@ public final class ParallelRegions: @unchecked Sendable {
     }
 }
 
-/// A region's body, shared by the threads that run its parts. Not checked
-/// by the compiler: `run`'s contract is that parts touch disjoint data, and
-/// the body never outlives the call (`withoutActuallyEscaping`).
+// MARK: - Parallel loops
+
+/// Runs `body(i)` for every `i` in `0..<iterations` on GCD's worker threads
+/// and returns when all have finished.
+///
+/// The body may capture raw pointers and non-Sendable state, which the
+/// compiler cannot prove safe to share: the callers (the batched search, the
+/// flat scan and the parallel HNSW build of the Index, and `ParallelRegions`
+/// when its own workers are taken) give each iteration its own output slot
+/// and synchronise anything shared themselves. The closure never outlives
+/// the call.
+public func parallelFor(iterations: Int, _ body: (Int) -> Void) {
+    withoutActuallyEscaping(body) { escaping in
+        let shared = SharedBody(call: escaping)
+        DispatchQueue.concurrentPerform(iterations: iterations) { shared.call($0) }
+    }
+}
+
+/// A loop body handed to several threads without compiler checks (see
+/// `parallelFor`): its iterations touch disjoint data, and it never
+/// outlives the call (`withoutActuallyEscaping`).
 private struct SharedBody: @unchecked Sendable {
     let call: (Int) -> Void
 }

@@ -97,14 +97,17 @@ struct JSONCheck {
             }
             guard i < n else { return .syntax(offset: i, detail: "the body ends inside a value") }
             let c = p[i]
+            // The open array's or object's closing bracket, where one may
+            // stand: after a member, or at once (an empty one).
+            if !stack.isEmpty, c == (stack[stack.count - 1].isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")),
+               expect == .commaOrEnd || expect == .valueOrArrayEnd || expect == .keyOrObjectEnd {
+                i += 1
+                stack.removeLast()
+                expect = .commaOrEnd
+                continue
+            }
             switch expect {
             case .value, .valueOrArrayEnd:
-                if expect == .valueOrArrayEnd && c == UInt8(ascii: "]") {
-                    i += 1
-                    stack.removeLast()
-                    expect = .commaOrEnd
-                    continue
-                }
                 switch c {
                 case UInt8(ascii: "{"), UInt8(ascii: "["):
                     if stack.count >= maxDepth { return .tooDeep(limit: maxDepth, path: JSONCheck.path(stack)) }
@@ -133,12 +136,6 @@ struct JSONCheck {
                 }
                 expect = .commaOrEnd
             case .key, .keyOrObjectEnd:
-                if expect == .keyOrObjectEnd && c == UInt8(ascii: "}") {
-                    i += 1
-                    stack.removeLast()
-                    expect = .commaOrEnd
-                    continue
-                }
                 guard c == UInt8(ascii: "\""), let end = JSONCheck.stringEnd(p, from: i) else {
                     return .syntax(offset: i, detail: "expected a member name in double quotes")
                 }
@@ -156,19 +153,15 @@ struct JSONCheck {
                 expect = .value
             case .commaOrEnd:
                 let top = stack.count - 1
-                if c == UInt8(ascii: ",") {
-                    i += 1
-                    if stack[top].isObject {
-                        expect = .key
-                    } else {
-                        stack[top].index += 1
-                        expect = .value
-                    }
-                } else if c == (stack[top].isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
-                    i += 1
-                    stack.removeLast()
-                } else {
+                guard c == UInt8(ascii: ",") else {
                     return .syntax(offset: i, detail: stack[top].isObject ? "expected ',' or '}'" : "expected ',' or ']'")
+                }
+                i += 1
+                if stack[top].isObject {
+                    expect = .key
+                } else {
+                    stack[top].index += 1
+                    expect = .value
                 }
             }
         }

@@ -21,14 +21,9 @@ public final class MetricsRegistry: Sendable {
         var histograms: [String: (counts: [Double], sum: Double, count: Double)] = [:]
     }
 
+    /// A gauge: one series per label set (e.g. jobs by state), or a
+    /// single series without labels.
     private struct Gauge {
-        var name: String
-        var help: String
-        var read: @Sendable () -> Double
-    }
-
-    /// A gauge with one series per label set (e.g. jobs by state).
-    private struct LabelledGauge {
         var name: String
         var help: String
         var read: @Sendable () -> [([(String, String)], Double)]
@@ -38,8 +33,8 @@ public final class MetricsRegistry: Sendable {
         var families: [String: Family] = [:]
         /// Family names in declaration order, the order they render in.
         var order: [String] = []
+        /// Gauges in declaration order, rendered after the families.
         var gauges: [Gauge] = []
-        var labelledGauges: [LabelledGauge] = []
     }
 
     private let series = Mutex(Series())
@@ -57,12 +52,12 @@ public final class MetricsRegistry: Sendable {
 
     /// Declares a gauge read when metrics are rendered.
     public func gauge(_ name: String, help: String, read: @escaping @Sendable () -> Double) {
-        series.withLock { $0.gauges.append(Gauge(name: name, help: help, read: read)) }
+        gauge(name, help: help, series: { [([], read())] })
     }
 
     /// Declares a gauge with one series per label set, read when metrics are rendered.
     public func gauge(_ name: String, help: String, series read: @escaping @Sendable () -> [([(String, String)], Double)]) {
-        series.withLock { $0.labelledGauges.append(LabelledGauge(name: name, help: help, read: read)) }
+        series.withLock { $0.gauges.append(Gauge(name: name, help: help, read: read)) }
     }
 
     private func declare(_ name: String, _ family: Family) {
@@ -101,8 +96,8 @@ public final class MetricsRegistry: Sendable {
     /// The whole registry in Prometheus text format.
     public func render() -> String {
         // Copy under the lock; format (and read the gauges) outside it.
-        let (snapshot, gaugeList, labelledList) = series.withLock { s in
-            (s.order.compactMap { name in s.families[name].map { (name, $0) } }, s.gauges, s.labelledGauges)
+        let (snapshot, gaugeList) = series.withLock { s in
+            (s.order.compactMap { name in s.families[name].map { (name, $0) } }, s.gauges)
         }
         var out = ""
         for (name, family) in snapshot {
@@ -124,11 +119,10 @@ public final class MetricsRegistry: Sendable {
             }
         }
         for g in gaugeList {
-            out += "# HELP \(g.name) \(g.help)\n# TYPE \(g.name) gauge\n\(g.name) \(Self.format(g.read()))\n"
-        }
-        for g in labelledList {
             out += "# HELP \(g.name) \(g.help)\n# TYPE \(g.name) gauge\n"
-            for (labels, v) in g.read() { out += "\(g.name){\(Self.labelString(labels))} \(Self.format(v))\n" }
+            for (labels, v) in g.read() {
+                out += "\(g.name)\(labels.isEmpty ? "" : "{\(Self.labelString(labels))}") \(Self.format(v))\n"
+            }
         }
         return out
     }
@@ -144,12 +138,4 @@ public final class MetricsRegistry: Sendable {
     static func format(_ v: Double) -> String {
         v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v)
     }
-}
-
-/// Resident set size of this process in bytes (Linux: /proc/self/statm).
-public func processResidentBytes() -> Double {
-    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-    let fields = text.split(separator: " ")
-    guard fields.count > 1, let pages = Double(fields[1]) else { return 0 }
-    return pages * Double(sysconf(Int32(_SC_PAGESIZE)))
 }

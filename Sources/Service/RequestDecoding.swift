@@ -133,7 +133,8 @@ struct OneOrMany: Decodable, Sendable {
 
 // MARK: - Encoding responses
 
-/// Small, fast JSON writers for responses made mostly of floats.
+/// Small, fast JSON writers for responses made mostly of floats (strings
+/// go through `JSONString` of the HTTP module).
 enum JSONWriter {
     /// Appends a float the way JSON expects (shortest round-trip form;
     /// non-finite values, which a model should never produce, become 0).
@@ -149,27 +150,6 @@ enum JSONWriter {
             append(v, to: &out)
         }
         out.append(UInt8(ascii: "]"))
-    }
-
-    /// Appends `value` as a JSON string (quotes, escapes for `"`, `\\` and
-    /// control characters; everything else as UTF-8).
-    static func append(_ value: String, to out: inout [UInt8]) {
-        let hex = Array("0123456789abcdef".utf8)
-        out.append(UInt8(ascii: "\""))
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
-                out.append(UInt8(ascii: "\\"))
-                out.append(byte)
-            case 0..<0x20:
-                out.append(contentsOf: #"\u00"#.utf8)
-                out.append(hex[Int(byte >> 4)])
-                out.append(hex[Int(byte & 0xF)])
-            default:
-                out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
     }
 
     /// A value encoded with JSONEncoder (for small structured responses).

@@ -77,20 +77,12 @@ extension RanksmithService {
     }
 
     func addJobRoutes(_ router: inout Router) {
-        router.post("/jobs/synthesize", jobAdmin { try await $0.submitSynthesis($1) })
-        router.post("/jobs/refine", jobAdmin { try await $0.submitRefine($1) })
-        router.get("/jobs", jobAdmin { try await $0.listJobs($1) })
-        router.get("/jobs/{id}", jobAdmin { try await $0.getJob($1) })
-        router.delete("/jobs/{id}", jobAdmin { try await $0.deleteJob($1) })
-        router.get("/jobs/{id}/dataset", jobAdmin { try await $0.jobDataset($1) })
-    }
-
-    /// An admin handler (`admin`: key, readiness, errors) whose job errors
-    /// become API errors.
-    func jobAdmin(_ handler: @escaping @Sendable (RanksmithService, HTTPRequest) async throws -> HTTPResponse) -> HTTPHandler {
-        admin { service, request in
-            do { return try await handler(service, request) } catch let e as JobError { throw Self.apiError(e) }
-        }
+        router.post("/jobs/synthesize", data { try await $0.submitSynthesis($1) })
+        router.post("/jobs/refine", data { try await $0.submitRefine($1) })
+        router.get("/jobs", data { try await $0.listJobs($1) })
+        router.get("/jobs/{id}", data { try await $0.getJob($1) })
+        router.delete("/jobs/{id}", data { try await $0.deleteJob($1) })
+        router.get("/jobs/{id}/dataset", data { try await $0.jobDataset($1) })
     }
 
     func jobQueue() throws -> JobQueue {
@@ -131,7 +123,7 @@ extension RanksmithService {
 
     /// Decodes a job request, turns `collection` + `sample` into sentences, and queues it.
     func submit(kind: String, _ request: HTTPRequest, known: Set<String>) async throws -> HTTPResponse {
-        var body = try RequestDecoding.decode([String: JobValue].self, from: request)
+        var body = try decodeBody([String: JobValue].self, from: request)
         if let unknown = body.keys.sorted().first(where: { !known.contains($0) }) {
             throw APIError.invalidField(unknown, "unknown field; accepted: \(known.sorted().joined(separator: ", "))")
         }

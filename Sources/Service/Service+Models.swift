@@ -12,7 +12,7 @@ import Index
 // GET    /models/activation            the running activation, else the last one
 // DELETE /models/{version}             409 for the active or bundled version
 //
-// All need the admin key when one is set (see `authorize`).
+// All need the admin key when one is set (see `isAdminRoute`, `authorize`).
 
 extension RanksmithService {
     struct ActivationOut: Encodable {
@@ -57,11 +57,6 @@ extension RanksmithService {
         var active: String
         var versions: [VersionOut]
         var activation: ActivationOut?
-    }
-
-    /// Wraps an admin handler: admin key, readiness, errors to responses.
-    func admin(_ handler: @escaping @Sendable (RanksmithService, HTTPRequest) async throws -> HTTPResponse) -> HTTPHandler {
-        data(admin: true, handler)
     }
 
     func listModels(_ request: HTTPRequest) async throws -> HTTPResponse {

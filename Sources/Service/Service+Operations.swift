@@ -24,7 +24,7 @@ extension RanksmithService {
         metrics.gauge("ranksmith_unsent_response_bytes", help: "Response bytes waiting for clients to read them (bounded by --max-unsent-bytes).") { [weak self] in
             Double(self?.server?.unsentResponseBytes ?? 0)
         }
-        metrics.gauge("process_resident_memory_bytes", help: "Resident memory of the process.") { processResidentBytes() }
+        metrics.gauge("process_resident_memory_bytes", help: "Resident memory of the process.") { Double(residentBytes()) }
         metrics.gauge("ranksmith_model_swaps", help: "Model swaps committed since start.") { [weak engine] in
             Double(engine?.models.current.generation ?? 0)
         }
@@ -126,7 +126,7 @@ extension RanksmithService {
                 first = false
                 out.append(contentsOf: String(id).utf8)
                 out.append(contentsOf: isSpecial ? #","special":true,"text":"#.utf8 : #","special":false,"text":"#.utf8)
-                JSONWriter.append(piece, to: &out)
+                JSONString.append(piece, to: &out)
                 out.append(UInt8(ascii: "}"))
             }
             out.append(UInt8(ascii: "]"))

@@ -204,26 +204,28 @@ public final class RanksmithService: @unchecked Sendable {
         router.delete("/collections/{name}/documents/{id}", data { try await $0.deleteDocument($1) })
         router.post("/search", data { try await $0.search($1) })
         addJobRoutes(&router)
-        router.get("/models", admin { try await $0.listModels($1) })
-        router.get("/models/activation", admin { try await $0.activationStatus($1) })
-        router.post("/models/{version}/activate", admin { try await $0.activateModel($1) })
-        router.delete("/models/{version}", admin { try await $0.deleteModel($1) })
+        router.get("/models", data { try await $0.listModels($1) })
+        router.get("/models/activation", data { try await $0.activationStatus($1) })
+        router.post("/models/{version}/activate", data { try await $0.activateModel($1) })
+        router.delete("/models/{version}", data { try await $0.deleteModel($1) })
         return router
     }
 
-    /// Wraps a data-endpoint handler (an admin one when `admin`): API key
-    /// check, readiness, and turning thrown `APIError`s and `EngineError`s
-    /// into responses.
-    func data(admin: Bool = false, _ handler: @escaping @Sendable (RanksmithService, HTTPRequest) async throws -> HTTPResponse) -> HTTPHandler {
+    /// Wraps a data-endpoint handler: API key check (the admin key on the
+    /// admin routes, see `isAdminRoute`), readiness, and turning thrown
+    /// `APIError`s, `EngineError`s and `JobError`s into responses.
+    func data(_ handler: @escaping @Sendable (RanksmithService, HTTPRequest) async throws -> HTTPResponse) -> HTTPHandler {
         { [unowned self] request in
             do {
-                try self.authorize(request, admin: admin)
+                try self.authorize(request, admin: Self.isAdminRoute(request.routePattern))
                 guard self.ready else { throw APIError.notReady("the service is starting or draining; retry shortly") }
                 return try await handler(self, request)
             } catch let error as APIError {
                 return error.response
             } catch let error as EngineError {
                 return APIError(error).response
+            } catch let error as JobError {
+                return Self.apiError(error).response
             } catch is CancellationError {
                 return APIError(status: 499, code: "client_closed", message: "the client closed the connection").response
             } catch {
@@ -235,14 +237,20 @@ public final class RanksmithService: @unchecked Sendable {
     /// Routes that stay open when API keys are set (probes and metrics).
     static let openRoutes: Set<String> = ["/health", "/ready", "/info", "/metrics"]
 
+    /// Whether the route `pattern` needs the admin key: the job and model
+    /// routes. Both the handlers and the check before a body ask this.
+    static func isAdminRoute(_ pattern: String?) -> Bool {
+        guard let pattern else { return false }
+        return pattern.hasPrefix("/models") || pattern.hasPrefix("/jobs")
+    }
+
     /// The answer a request gets from its head alone, before the client
     /// sends a body it announced with `Expect: 100-continue`: a 401 for a
     /// missing or wrong key on a data endpoint, else nil (`100 Continue`).
     func refusalBeforeBody(_ request: HTTPRequest) -> HTTPResponse? {
         guard let route = request.routePattern, !Self.openRoutes.contains(route) else { return nil }
         do {
-            // The /jobs and /models routes are the admin ones (see makeRouter).
-            try authorize(request, admin: route.hasPrefix("/models") || route.hasPrefix("/jobs"))
+            try authorize(request, admin: Self.isAdminRoute(route))
             return nil
         } catch let error as APIError {
             return error.response
