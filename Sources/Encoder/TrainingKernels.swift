@@ -42,23 +42,15 @@ enum TrainingKernels {
 
     // MARK: Layer norm
 
-    /// `y = (x − mean) · rstd · γ + β` per row; keeps mean and rstd per row.
+    /// `y = (x − mean) · rstd · γ + β` per row (the serving kernel, out of
+    /// place); keeps mean and rstd per row.
     static func layerNormForward(
         _ y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
         _ x: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
         rows: Int, cols: Int, eps: Float
     ) {
-        let inv = 1 / Float(cols)
-        for r in 0..<rows {
-            let xr = x + r * cols, yr = y + r * cols
-            let m = Kernels.sum(xr, cols) * inv
-            var v: Float = 0
-            for c in 0..<cols { let d = xr[c] - m; v += d * d }
-            let s = 1 / (v * inv + eps).squareRoot()
-            for c in 0..<cols { yr[c] = (xr[c] - m) * s * gamma[c] + beta[c] }
-            mean[r] = m
-            rstd[r] = s
-        }
+        y.update(from: x, count: rows * cols)
+        Kernels.layerNorm(y, rows: rows, cols: cols, gamma: gamma, beta: beta, eps: eps, means: mean, rstds: rstd)
     }
 
     /// Backward of `layerNormForward`; assigns `dx`, adds into `dγ`, `dβ`.
