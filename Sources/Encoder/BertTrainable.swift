@@ -117,6 +117,7 @@ public final class BertTrainable: @unchecked Sendable {
     public func forward(_ batch: [Encoding]) -> UnsafePointer<Float> {
         precondition(!batch.isEmpty && batch.count <= maxSequences, "batch of \(batch.count) for capacity \(maxSequences)")
         let c = config, h = c.hiddenSize, i = c.intermediateSize, heads = c.heads, d = c.headSize
+        let scale = 1 / Float(d).squareRoot()
         offsets.removeAll(keepingCapacity: true)
         probabilityOffsets.removeAll(keepingCapacity: true)
         tokenIds.removeAll(keepingCapacity: true)
@@ -158,10 +159,10 @@ public final class BertTrainable: @unchecked Sendable {
             for s in 0..<batch.count {
                 let start = offsets[s], len = offsets[s + 1] - start
                 for head in 0..<heads {
-                    TrainingKernels.attentionForward(
+                    Attention.headWithProbabilities(
                         context: a.context.pointer + start * h + head * d,
                         probabilities: a.probabilities.pointer + probabilityOffsets[s] + head * len * len,
-                        qkv: a.qkv.pointer + start * 3 * h + head * d, length: len, hidden: h, headSize: d)
+                        qkv: a.qkv.pointer + start * 3 * h + head * d, length: len, hidden: h, headSize: d, scale: scale)
                 }
             }
             // norm1Input = x + context · Woᵀ + b;  norm1Output = LN(norm1Input)
