@@ -192,24 +192,33 @@ public struct SafeTensorsFile: Sendable {
 // MARK: - Writing
 
 extension SafeTensorsFile {
-    /// Writes F32 tensors to `url` in the safetensors format (names sorted,
-    /// offsets contiguous, header padded with spaces to 8 bytes), atomically.
-    public static func write(_ tensors: [(name: String, shape: [Int], values: [Float])], metadata: [String: String] = ["format": "pt"], to url: URL) throws {
+    /// F32 tensors in the safetensors format (names sorted, offsets
+    /// contiguous, header padded with spaces to 8 bytes), as bytes.
+    public static func encode(_ tensors: [(name: String, shape: [Int], values: [Float])], metadata: [String: String] = ["format": "pt"]) throws -> [UInt8] {
         var header: [String: Any] = ["__metadata__": metadata]
         var offset = 0
         let sorted = tensors.sorted { $0.name < $1.name }
         for t in sorted {
             precondition(t.values.count == t.shape.reduce(1, *), "tensor \(t.name): values do not match shape")
-            header[t.name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + 4 * t.values.count]] as [String: Any]
+            header[t.name] = ["dtype": SafeTensorsDType.f32.rawValue, "shape": t.shape,
+                              "data_offsets": [offset, offset + 4 * t.values.count]] as [String: Any]
             offset += 4 * t.values.count
         }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
         while json.count % 8 != 0 { json.append(0x20) }
-        var out = Data(capacity: 8 + json.count + offset)
-        var n = UInt64(json.count).littleEndian
-        withUnsafeBytes(of: &n) { out.append(contentsOf: $0) }
-        out.append(json)
+        var out: [UInt8] = []
+        out.reserveCapacity(8 + json.count + offset)
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
+        out.append(contentsOf: json)
         for t in sorted { t.values.withUnsafeBytes { out.append(contentsOf: $0) } }
-        try out.write(to: url, options: .atomic)
+        return out
+    }
+
+    /// Writes `encode(tensors, metadata:)` to `url`, atomically.
+    public static func write(_ tensors: [(name: String, shape: [Int], values: [Float])], metadata: [String: String] = ["format": "pt"], to url: URL) throws {
+        var bytes = try encode(tensors, metadata: metadata)
+        try bytes.withUnsafeMutableBytes { raw in
+            try Data(bytesNoCopy: raw.baseAddress!, count: raw.count, deallocator: .none).write(to: url, options: .atomic)
+        }
     }
 }
