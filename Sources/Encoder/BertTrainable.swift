@@ -102,12 +102,6 @@ public final class BertTrainable: @unchecked Sendable {
         tokenIds.reserveCapacity(t); positionIds.reserveCapacity(t); typeIds.reserveCapacity(t)
     }
 
-    /// Number of sequences in the last forward pass.
-    public var batchCount: Int { offsets.count - 1 }
-
-    /// The current parameters as `BertWeights` (pooler/classifier from `base`).
-    public func weights(base: BertWeights) -> BertWeights { layout.weights(from: parameters, base: base) }
-
     // MARK: Forward
 
     /// Unit sentence vectors (S, H) of `batch`, each input cut to
