@@ -33,8 +33,7 @@ extension Trainer {
         let json = String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
         let n = model.layout.count
         let bytes = try SafeTensorsFile.encode([
-            ("parameters", [n], model.parameters.array), ("adam.m", [n], optimizer.m.array),
-            ("adam.v", [n], optimizer.v.array), ("best", [n], best.array),
+            ("parameters", [n], model.parameters), ("adam.m", [n], optimizer.m), ("adam.v", [n], optimizer.v), ("best", [n], best),
         ], metadata: ["format": "ranksmith-checkpoint", "state": json])
         do { try AtomicFile.write(bytes, to: url.path) } catch {
             throw TrainingError.io(path: url.path, reason: error.message)
