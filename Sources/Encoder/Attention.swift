@@ -59,13 +59,9 @@ public enum Attention {
     ) {
         let stride = 3 * hidden
         if length >= blasThreshold {
-            // S (L, L) = scale · Q (L, d) · Kᵀ; softmax rows; O (L, d) = S · V.
-            let base = qkv + start * stride + headOffset
-            BLAS.sgemm(transB: true, m: length, n: length, k: d, alpha: scale,
-                       a: base, lda: stride, b: base + hidden, ldb: stride, c: row, ldc: length)
-            Kernels.softmax(row, rows: length, cols: length)
-            BLAS.sgemm(m: length, n: d, k: length, a: UnsafePointer(row), lda: length,
-                       b: base + 2 * hidden, ldb: stride, c: context + start * hidden + headOffset, ldc: hidden)
+            headWithProbabilities(context: context + start * hidden + headOffset, probabilities: row,
+                                  qkv: qkv + start * stride + headOffset, length: length, hidden: hidden,
+                                  headSize: d, scale: scale)
             return
         }
         for i in 0..<length {
@@ -80,6 +76,25 @@ public enum Attention {
                 axpy(out, row[j], qkv + (start + j) * stride + 2 * hidden + headOffset, d)
             }
         }
+    }
+
+    /// One (sequence, head) through its whole probability matrix:
+    /// `probabilities (L, L) = softmax(scale · Q Kᵀ)` by rows, then
+    /// `context (L, d) = probabilities · V`. `qkv` points at the sequence's
+    /// first row and the head's Q columns (row stride 3H), `context` at the
+    /// same row and column of the (T, H) output. Long sequences are served
+    /// this way; training runs every head this way and keeps the
+    /// probabilities for its backward.
+    static func headWithProbabilities(
+        context: UnsafeMutablePointer<Float>, probabilities p: UnsafeMutablePointer<Float>, qkv: UnsafePointer<Float>,
+        length l: Int, hidden: Int, headSize d: Int, scale: Float
+    ) {
+        let stride = 3 * hidden
+        BLAS.sgemm(transB: true, m: l, n: l, k: d, alpha: scale,
+                   a: qkv, lda: stride, b: qkv + hidden, ldb: stride, c: p, ldc: l)
+        Kernels.softmax(p, rows: l, cols: l)
+        BLAS.sgemm(m: l, n: d, k: l, a: UnsafePointer(p), lda: l,
+                   b: qkv + 2 * hidden, ldb: stride, c: context, ldc: hidden)
     }
 
     /// `y += a · x` over `n` elements.

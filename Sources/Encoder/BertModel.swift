@@ -152,9 +152,7 @@ public final class BertModel: Sendable {
                     case .cls:
                         o.update(from: src.baseAddress! + start * h, count: h)
                     case .mean:
-                        o.update(repeating: 0, count: h)
-                        for t in start..<(start + len) { Kernels.add(o, src.baseAddress! + t * h, h) }
-                        Kernels.scale(o, h, by: 1 / Float(max(len, 1)))
+                        Self.meanPool(src.baseAddress! + start * h, rows: len, cols: h, into: o)
                     case .max:
                         o.update(from: src.baseAddress! + start * h, count: h)
                         for t in (start + 1)..<max(start + 1, start + len) {
@@ -164,6 +162,14 @@ public final class BertModel: Sendable {
                 }
             }
         }
+    }
+
+    /// `out (cols) =` the mean of `rows` consecutive rows of `x` (zero
+    /// for none). The training forward pools the same way.
+    static func meanPool(_ x: UnsafePointer<Float>, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>) {
+        out.update(repeating: 0, count: cols)
+        for r in 0..<rows { Kernels.add(out, x + r * cols, cols) }
+        Kernels.scale(out, cols, by: 1 / Float(max(rows, 1)))
     }
 
     // MARK: Cross-encoder scores

@@ -1,4 +1,5 @@
 import Foundation
+import Numerics
 
 // MARK: - Trainable parameters in one buffer
 //
@@ -166,19 +167,14 @@ public final class BertGradients: @unchecked Sendable {
         var i = 0
         while i < buffer.count {
             let n = min(4096, buffer.count - i)
-            var acc: Float = 0
-            for k in i..<(i + n) { acc += p[k] * p[k] }
-            s += Double(acc)
+            s += Double(Kernels.sumOfSquares(p + i, n))
             i += n
         }
         return s.squareRoot()
     }
 
     /// Multiplies every gradient by `factor`.
-    public func scale(by factor: Float) {
-        let p = buffer.pointer
-        for k in 0..<buffer.count { p[k] *= factor }
-    }
+    public func scale(by factor: Float) { Kernels.scale(buffer.pointer, buffer.count, by: factor) }
 }
 
 extension BertConfig {

@@ -46,8 +46,7 @@ public final class BertTrainable: @unchecked Sendable {
     private let embeddingSum: FloatBuffer    // (T, H) word + position + type, before the norm
     private let embeddingMean: FloatBuffer, embeddingRstd: FloatBuffer  // (T)
     private let hidden: FloatBuffer          // (T, H) last layer's output
-    private let pooled: FloatBuffer          // (S, H) mean over each sequence's tokens
-    private let norms: FloatBuffer           // (S)
+    private let norms: FloatBuffer           // (S) norm of each mean-pooled vector
     private let output: FloatBuffer          // (S, H) unit sentence vectors
     // Backward scratch.
     private let dA: FloatBuffer, dB: FloatBuffer, dContext: FloatBuffer  // (T, H)
@@ -90,7 +89,6 @@ public final class BertTrainable: @unchecked Sendable {
         embeddingMean = FloatBuffer(count: t)
         embeddingRstd = FloatBuffer(count: t)
         hidden = FloatBuffer(count: t * h)
-        pooled = FloatBuffer(count: self.maxSequences * h)
         norms = FloatBuffer(count: self.maxSequences)
         output = FloatBuffer(count: self.maxSequences * h)
         dA = FloatBuffer(count: t * h)
@@ -104,12 +102,6 @@ public final class BertTrainable: @unchecked Sendable {
         tokenIds.reserveCapacity(t); positionIds.reserveCapacity(t); typeIds.reserveCapacity(t)
     }
 
-    /// Number of sequences in the last forward pass.
-    public var batchCount: Int { offsets.count - 1 }
-
-    /// The current parameters as `BertWeights` (pooler/classifier from `base`).
-    public func weights(base: BertWeights) -> BertWeights { layout.weights(from: parameters, base: base) }
-
     // MARK: Forward
 
     /// Unit sentence vectors (S, H) of `batch`, each input cut to
@@ -117,6 +109,7 @@ public final class BertTrainable: @unchecked Sendable {
     public func forward(_ batch: [Encoding]) -> UnsafePointer<Float> {
         precondition(!batch.isEmpty && batch.count <= maxSequences, "batch of \(batch.count) for capacity \(maxSequences)")
         let c = config, h = c.hiddenSize, i = c.intermediateSize, heads = c.heads, d = c.headSize
+        let scale = 1 / Float(d).squareRoot()
         offsets.removeAll(keepingCapacity: true)
         probabilityOffsets.removeAll(keepingCapacity: true)
         tokenIds.removeAll(keepingCapacity: true)
@@ -158,10 +151,10 @@ public final class BertTrainable: @unchecked Sendable {
             for s in 0..<batch.count {
                 let start = offsets[s], len = offsets[s + 1] - start
                 for head in 0..<heads {
-                    TrainingKernels.attentionForward(
+                    Attention.headWithProbabilities(
                         context: a.context.pointer + start * h + head * d,
                         probabilities: a.probabilities.pointer + probabilityOffsets[s] + head * len * len,
-                        qkv: a.qkv.pointer + start * 3 * h + head * d, length: len, hidden: h, headSize: d)
+                        qkv: a.qkv.pointer + start * 3 * h + head * d, length: len, hidden: h, headSize: d, scale: scale)
                 }
             }
             // norm1Input = x + context · Woᵀ + b;  norm1Output = LN(norm1Input)
@@ -184,19 +177,12 @@ public final class BertTrainable: @unchecked Sendable {
                 gamma: w + o.outputNormGamma, beta: w + o.outputNormBeta, rows: t, cols: h, eps: c.layerNormEps)
         }
 
-        // Mean pooling over each sequence's tokens, then unit length.
-        let x = hidden.pointer
+        // Mean pooling over each sequence's tokens, then unit length (as
+        // `BertModel.embed` serves), keeping each pooled vector's norm.
         for s in 0..<batch.count {
-            let start = offsets[s], len = offsets[s + 1] - start
-            let p = pooled.pointer + s * h
-            p.update(repeating: 0, count: h)
-            for r in start..<(start + len) { Kernels.add(p, x + r * h, h) }
-            Kernels.scale(p, h, by: 1 / Float(len))
-            let n = Kernels.sumOfSquares(p, h).squareRoot()
-            norms.pointer[s] = n
-            let u = output.pointer + s * h
-            u.update(from: p, count: h)
-            Kernels.scale(u, h, by: n > 0 ? 1 / n : 0)
+            let start = offsets[s], u = output.pointer + s * h
+            BertModel.meanPool(hidden.pointer + start * h, rows: offsets[s + 1] - start, cols: h, into: u)
+            norms.pointer[s] = Kernels.l2Normalize(u, h)
         }
         return UnsafePointer(output.pointer)
     }

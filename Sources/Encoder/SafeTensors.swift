@@ -192,24 +192,53 @@ public struct SafeTensorsFile: Sendable {
 // MARK: - Writing
 
 extension SafeTensorsFile {
-    /// Writes F32 tensors to `url` in the safetensors format (names sorted,
-    /// offsets contiguous, header padded with spaces to 8 bytes), atomically.
-    public static func write(_ tensors: [(name: String, shape: [Int], values: [Float])], metadata: [String: String] = ["format": "pt"], to url: URL) throws {
+    /// F32 tensors in the safetensors format (names sorted, offsets
+    /// contiguous, header padded with spaces to 8 bytes), as bytes.
+    public static func encode(_ tensors: [(name: String, shape: [Int], values: [Float])], metadata: [String: String] = ["format": "pt"]) throws -> [UInt8] {
+        try encode(tensors.map { ($0.name, $0.shape, $0.values.count) }, metadata: metadata) { i, out in
+            tensors[i].values.withUnsafeBytes { out.append(contentsOf: $0) }
+        }
+    }
+
+    /// `encode` of tensors that lie in `FloatBuffer`s, read in place (a
+    /// training checkpoint: no copy of each buffer on the way).
+    public static func encode(_ tensors: [(name: String, shape: [Int], buffer: FloatBuffer)], metadata: [String: String] = ["format": "pt"]) throws -> [UInt8] {
+        try encode(tensors.map { ($0.name, $0.shape, $0.buffer.count) }, metadata: metadata) { i, out in
+            let b = tensors[i].buffer
+            out.append(contentsOf: UnsafeRawBufferPointer(start: b.pointer, count: b.count * MemoryLayout<Float>.stride))
+        }
+    }
+
+    /// The header of `tensors` (name, shape, element count), then each
+    /// tensor's F32 bytes, which `append(i, &out)` adds for `tensors[i]`.
+    private static func encode(
+        _ tensors: [(name: String, shape: [Int], count: Int)], metadata: [String: String],
+        append: (Int, inout [UInt8]) -> Void
+    ) throws -> [UInt8] {
         var header: [String: Any] = ["__metadata__": metadata]
         var offset = 0
-        let sorted = tensors.sorted { $0.name < $1.name }
-        for t in sorted {
-            precondition(t.values.count == t.shape.reduce(1, *), "tensor \(t.name): values do not match shape")
-            header[t.name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + 4 * t.values.count]] as [String: Any]
-            offset += 4 * t.values.count
+        let order = tensors.indices.sorted { tensors[$0].name < tensors[$1].name }
+        for t in order.map({ tensors[$0] }) {
+            precondition(t.count == t.shape.reduce(1, *), "tensor \(t.name): values do not match shape")
+            header[t.name] = ["dtype": SafeTensorsDType.f32.rawValue, "shape": t.shape,
+                              "data_offsets": [offset, offset + 4 * t.count]] as [String: Any]
+            offset += 4 * t.count
         }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
         while json.count % 8 != 0 { json.append(0x20) }
-        var out = Data(capacity: 8 + json.count + offset)
-        var n = UInt64(json.count).littleEndian
-        withUnsafeBytes(of: &n) { out.append(contentsOf: $0) }
-        out.append(json)
-        for t in sorted { t.values.withUnsafeBytes { out.append(contentsOf: $0) } }
-        try out.write(to: url, options: .atomic)
+        var out: [UInt8] = []
+        out.reserveCapacity(8 + json.count + offset)
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
+        out.append(contentsOf: json)
+        for i in order { append(i, &out) }
+        return out
+    }
+
+    /// Writes `encode(tensors, metadata:)` to `url`, atomically.
+    public static func write(_ tensors: [(name: String, shape: [Int], values: [Float])], metadata: [String: String] = ["format": "pt"], to url: URL) throws {
+        var bytes = try encode(tensors, metadata: metadata)
+        try bytes.withUnsafeMutableBytes { raw in
+            try Data(bytesNoCopy: raw.baseAddress!, count: raw.count, deallocator: .none).write(to: url, options: .atomic)
+        }
     }
 }

@@ -42,23 +42,15 @@ enum TrainingKernels {
 
     // MARK: Layer norm
 
-    /// `y = (x − mean) · rstd · γ + β` per row; keeps mean and rstd per row.
+    /// `y = (x − mean) · rstd · γ + β` per row (the serving kernel, out of
+    /// place); keeps mean and rstd per row.
     static func layerNormForward(
         _ y: UnsafeMutablePointer<Float>, mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
         _ x: UnsafePointer<Float>, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
         rows: Int, cols: Int, eps: Float
     ) {
-        let inv = 1 / Float(cols)
-        for r in 0..<rows {
-            let xr = x + r * cols, yr = y + r * cols
-            let m = Kernels.sum(xr, cols) * inv
-            var v: Float = 0
-            for c in 0..<cols { let d = xr[c] - m; v += d * d }
-            let s = 1 / (v * inv + eps).squareRoot()
-            for c in 0..<cols { yr[c] = (xr[c] - m) * s * gamma[c] + beta[c] }
-            mean[r] = m
-            rstd[r] = s
-        }
+        y.update(from: x, count: rows * cols)
+        Kernels.layerNorm(y, rows: rows, cols: cols, gamma: gamma, beta: beta, eps: eps, means: mean, rstds: rstd)
     }
 
     /// Backward of `layerNormForward`; assigns `dx`, adds into `dγ`, `dβ`.
@@ -121,25 +113,9 @@ enum TrainingKernels {
 
     // MARK: Attention
 
-    /// Self-attention of one (sequence, head) over L rows, keeping the
-    /// probabilities `p (L, L)` for backward. Packing means no padding: the
-    /// padding mask of a padded batch is the sequence boundary here.
-    /// `qkv` points at the sequence's first row and the head's Q columns.
-    static func attentionForward(
-        context: UnsafeMutablePointer<Float>, probabilities p: UnsafeMutablePointer<Float>,
-        qkv: UnsafePointer<Float>, length l: Int, hidden: Int, headSize d: Int
-    ) {
-        let stride = 3 * hidden
-        // p (L, L) = Q Kᵀ / √d; softmax rows; context (L, d) = p V
-        BLAS.sgemm(transB: true, m: l, n: l, k: d, alpha: 1 / Float(d).squareRoot(),
-                   a: qkv, lda: stride, b: qkv + hidden, ldb: stride, c: p, ldc: l)
-        Kernels.softmax(p, rows: l, cols: l)
-        BLAS.sgemm(m: l, n: d, k: l, a: UnsafePointer(p), lda: l, b: qkv + 2 * hidden, ldb: stride,
-                   c: context, ldc: hidden)
-    }
-
-    /// Backward of one (sequence, head); assigns this head's columns of
-    /// `dqkv` (its Q, K and V parts). `scratch` holds L·L floats.
+    /// Backward of one (sequence, head) of `Attention.headWithProbabilities`
+    /// (scale 1/√d), from the probabilities it kept; assigns this head's
+    /// columns of `dqkv` (its Q, K and V parts). `scratch` holds L·L floats.
     static func attentionBackward(
         dqkv: UnsafeMutablePointer<Float>, scratch ds: UnsafeMutablePointer<Float>,
         dcontext: UnsafePointer<Float>, probabilities p: UnsafePointer<Float>, qkv: UnsafePointer<Float>,

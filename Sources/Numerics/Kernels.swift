@@ -15,10 +15,13 @@ public enum Kernels {
     // MARK: Layer norm
 
     /// Layer norm of each row of `x (rows, cols)` in place:
-    /// `x = (x − mean) / sqrt(var + eps) · gamma + beta`.
+    /// `x = (x − mean) / sqrt(var + eps) · gamma + beta`. When given,
+    /// `means` and `rstds` (rows each) receive each row's mean and
+    /// 1/sqrt(var + eps), which a backward pass needs.
     public static func layerNorm(
         _ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
-        gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, eps: Float
+        gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>, eps: Float,
+        means: UnsafeMutablePointer<Float>? = nil, rstds: UnsafeMutablePointer<Float>? = nil
     ) {
         let inv = 1 / Float(cols)
         for r in 0..<rows {
@@ -44,6 +47,8 @@ public enum Kernels {
                 i += 8
             }
             while i < cols { row[i] = (row[i] - mean) * rstd * gamma[i] + beta[i]; i += 1 }
+            if let means { means[r] = mean }
+            if let rstds { rstds[r] = rstd }
         }
     }
 

@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Encoder
 import Foundation
 import Storage
@@ -30,25 +25,17 @@ struct CheckpointState: Codable {
 }
 
 extension Trainer {
-    /// Writes the run's state to `url` (replacing an older checkpoint
-    /// atomically: temporary file, fsync, rename, fsync of the folder).
+    /// Writes the run's state to `url`, replacing an older checkpoint
+    /// atomically and durably (`Storage.AtomicFile`).
     public func saveCheckpoint(to url: URL) throws {
         let state = CheckpointState(step: step, totalSteps: totalSteps, bestStep: bestStep, bestScore: bestScore,
                                     devBefore: devBefore, curve: curve, options: options, lists: lists.count)
         let json = String(decoding: try JSONEncoder().encode(state), as: UTF8.self)
         let n = model.layout.count
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).partial")
-        try SafeTensorsFile.write([
-            ("parameters", [n], model.parameters.array), ("adam.m", [n], optimizer.m.array),
-            ("adam.v", [n], optimizer.v.array), ("best", [n], best.array),
-        ], metadata: ["format": "ranksmith-checkpoint", "state": json], to: temporary)
-        do {
-            let fd = try FileIO.open(temporary.path, flags: O_RDONLY)
-            defer { close(fd) }
-            try FileIO.sync(fd, path: temporary.path, faults: nil)
-            try FileIO.rename(temporary.path, to: url.path)
-            try FileIO.syncDirectory(url.deletingLastPathComponent().path, faults: nil)
-        } catch {
+        let bytes = try SafeTensorsFile.encode([
+            ("parameters", [n], model.parameters), ("adam.m", [n], optimizer.m), ("adam.v", [n], optimizer.v), ("best", [n], best),
+        ], metadata: ["format": "ranksmith-checkpoint", "state": json])
+        do { try AtomicFile.write(bytes, to: url.path) } catch {
             throw TrainingError.io(path: url.path, reason: error.message)
         }
     }

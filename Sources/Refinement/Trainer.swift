@@ -202,9 +202,6 @@ public final class Trainer: @unchecked Sendable {
         return STSEvaluation.run(model: candidate, pairs: pairs, threads: 1).spearman
     }
 
-    /// The current weights (not the best).
-    public var currentWeights: BertWeights { model.layout.weights(from: model.parameters, base: student.weights) }
-
     /// The raw parameter buffer, for tests that compare runs bit for bit.
     public var parameters: FloatBuffer { model.parameters }
 }

@@ -32,6 +32,32 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// The per-row statistics a training backward keeps: the same output,
+    /// and each row's mean and 1/sqrt(var + eps).
+    func testLayerNormKeepsRowStatistics() {
+        let rows = 3, cols = 389
+        let x = randomArray(rows * cols), g = randomArray(cols), b = randomArray(cols)
+        var plain = x, kept = x
+        var means = [Float](repeating: 0, count: rows), rstds = means
+        plain.withUnsafeMutableBufferPointer { Kernels.layerNorm($0.baseAddress!, rows: rows, cols: cols, gamma: g, beta: b, eps: 1e-12) }
+        kept.withUnsafeMutableBufferPointer { y in
+            means.withUnsafeMutableBufferPointer { m in
+                rstds.withUnsafeMutableBufferPointer { s in
+                    Kernels.layerNorm(y.baseAddress!, rows: rows, cols: cols, gamma: g, beta: b, eps: 1e-12,
+                                      means: m.baseAddress!, rstds: s.baseAddress!)
+                }
+            }
+        }
+        XCTAssertEqual(kept, plain)
+        for r in 0..<rows {
+            let row = x[(r * cols)..<((r + 1) * cols)].map(Double.init)
+            let mean = row.reduce(0, +) / Double(cols)
+            let rstd = 1 / (row.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(cols) + 1e-12).squareRoot()
+            XCTAssertEqual(Double(means[r]), mean, accuracy: 1e-5, "row \(r) mean")
+            XCTAssertEqual(Double(rstds[r]), rstd, accuracy: 1e-5 * rstd, "row \(r) rstd")
+        }
+    }
+
     func testRMSNormMatchesReference() {
         let cols = 576
         let x = randomArray(3 * cols), w = randomArray(cols)
