@@ -130,8 +130,7 @@ public struct RefineJobRunner: JobRunner {
         // 2. Train the active version on them and publish the candidate.
         report["train"].state = "running"
         publish(report)
-        let dev: STSPairs
-        do { dev = try STSPairs(path: s.devPath) } catch { throw fail("train", "development set: \(error)") }
+        let dev = s.dev
         let teacher: BertModel
         do { teacher = s.teacher == "active" ? student : try BertModel(directory: URL(fileURLWithPath: teacherPath(s.teacher))) } catch {
             throw fail("train", "cannot load the teacher \(s.teacher): \(error)")
@@ -179,12 +178,10 @@ public struct RefineJobRunner: JobRunner {
         do {
             try row(s.devName, "dev", "spearman", bound: s.minGain) { STSEvaluation.run(model: $0, pairs: dev).spearman }
             for check in s.checks {
-                switch check.kind {
-                case .sts:
-                    let pairs = try STSPairs(path: check.path)
+                switch check.contents {
+                case let .sts(pairs):
                     try row(check.name, "sts", "spearman", bound: check.maxLoss) { STSEvaluation.run(model: $0, pairs: pairs).spearman }
-                case .retrieval:
-                    let set = try BEIRSet(directory: URL(fileURLWithPath: check.path))
+                case let .retrieval(set):
                     try row(check.name, "retrieval", "ndcg@10", bound: check.maxLoss) {
                         try RetrievalEvaluation.run(model: $0, set: set, threads: 1).ndcgAt10 * 100
                     }

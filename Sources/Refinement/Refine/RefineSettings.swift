@@ -8,11 +8,14 @@ import Jobs
 public struct RefineCheck: Sendable {
     /// `sts` (pairs JSONL, Spearman) or `retrieval` (BEIR folder, nDCG@10).
     public enum Kind: String, Sendable { case sts, retrieval }
-    public var kind: Kind
+    /// The set itself, read (and so checked) while parsing.
+    public enum Contents: Sendable {
+        case sts(STSPairs)
+        case retrieval(BEIRSet)
+    }
+    public var contents: Contents
     /// The path as the request gave it (shown in the table).
     public var name: String
-    /// The path resolved under the data directory.
-    public var path: String
     public var maxLoss: Double
 }
 
@@ -23,9 +26,9 @@ public struct RefineSettings: Sendable {
     public var training = TrainingOptions()
     /// `active` (default: the version being refined), `base`, or a version id.
     public var teacher = "active"
-    /// The development set as given (the server's default when absent) and resolved.
+    /// The development set as given (the server's default when absent), and as read.
     public var devName: String
-    public var devPath: String
+    public var dev: STSPairs
     /// Whether to activate only a candidate that passes the gate.
     public var gate = true
     /// Least dev gain (Spearman × 100) the gate accepts.
@@ -64,7 +67,6 @@ public struct RefineSettings: Sendable {
             return s
         }
 
-        var s = RefineSettings(devName: defaultDev, devPath: defaultDev)
         var t = TrainingOptions()
         t.steps = try integer("steps", min: 1)
         if let v = try number("learning_rate") { t.learningRate = v }
@@ -83,17 +85,20 @@ public struct RefineSettings: Sendable {
             let field = name.replacingOccurrences(of: "-", with: "").replacingOccurrences(of: " ", with: "_")
             throw bad(field, "\(field) \(reason)")
         }
-        s.training = t
 
-        if let teacher = try string("teacher") { s.teacher = teacher }
+        let teacher = try string("teacher")
+        var devName = defaultDev, devPath = defaultDev
         if let dev = try string("dev") {
-            s.devName = dev
-            s.devPath = try resolve("dev", dev)
+            devName = dev
+            devPath = try resolve("dev", dev)
         }
-        do { _ = try STSPairs(path: s.devPath) } catch {
+        let dev: STSPairs
+        do { dev = try STSPairs(path: devPath) } catch {
             let hint = p["dev"] == nil ? " (the server's default, --dev-set; give dev: a pairs JSONL under the data directory)" : ""
-            throw bad("dev", "development set \(s.devName)\(hint): \(error)")
+            throw bad("dev", "development set \(devName)\(hint): \(error)")
         }
+        var s = RefineSettings(training: t, devName: devName, dev: dev)
+        if let teacher { s.teacher = teacher }
         if let g = p["gate"], g != .null {
             guard let b = g.bool else { throw bad("gate", "gate must be true or false") }
             s.gate = b
@@ -124,10 +129,11 @@ public struct RefineSettings: Sendable {
             throw JobError.invalid(field: "\(field).\(key)", message: "a \(kind.rawValue) check needs \(key): a path under the data directory")
         }
         let path = try resolve("\(field).\(key)", name)
+        let contents: RefineCheck.Contents
         do {
             switch kind {
-            case .sts: _ = try STSPairs(path: path)
-            case .retrieval: _ = try BEIRSet(directory: URL(fileURLWithPath: path))
+            case .sts: contents = .sts(try STSPairs(path: path))
+            case .retrieval: contents = .retrieval(try BEIRSet(directory: URL(fileURLWithPath: path)))
             }
         } catch {
             throw JobError.invalid(field: "\(field).\(key)", message: "\(name): \(error)")
@@ -139,6 +145,6 @@ public struct RefineSettings: Sendable {
             }
             maxLoss = n
         }
-        return RefineCheck(kind: kind, name: name, path: path, maxLoss: maxLoss)
+        return RefineCheck(contents: contents, name: name, maxLoss: maxLoss)
     }
 }
