@@ -248,7 +248,7 @@ public struct GenerationTimings: Sendable, Equatable {
 
 extension Duration {
     /// The duration in seconds.
-    var seconds: Double {
+    public var seconds: Double {
         let (s, atto) = components
         return Double(s) + Double(atto) * 1e-18
     }
