@@ -71,6 +71,8 @@ extension JobQueue {
                 let published = state.withLock { s -> (JobRecord?, Bool)? in
                     guard s.records[id] == base else { return nil }  // changed meanwhile: derive again
                     s.running[id] = nil
+                    s.runStart[id] = nil
+                    s.lastWrite[id] = nil
                     if s.deleting.remove(id) != nil { return (nil, true) }
                     if let staged { s.records[id] = staged }
                     return (staged, false)
