@@ -59,7 +59,7 @@ extension JobQueue {
     /// one the outcome was derived from; the outcome is then derived again.
     private func execute(_ record: JobRecord, _ runner: any JobRunner, _ context: JobContext) {
         let id = record.id
-        let outcome: Result<JobValue?, Error>
+        let outcome: Result<JSONValue?, Error>
         do { outcome = .success(try runner.run(context)) } catch { outcome = .failure(error) }
         let (finished, deleted) = writing.withLock { _ -> (JobRecord?, Bool) in
             while true {
@@ -87,7 +87,7 @@ extension JobQueue {
 
     /// `r` as the run's outcome leaves it: cancelled, back to queued (or
     /// failed) after a shutdown, succeeded or failed.
-    private func finalRecord(_ record: JobRecord, _ outcome: Result<JobValue?, Error>, _ runner: any JobRunner,
+    private func finalRecord(_ record: JobRecord, _ outcome: Result<JSONValue?, Error>, _ runner: any JobRunner,
                              _ context: JobContext) -> JobRecord {
         var r = record
         let now = Date()
@@ -143,7 +143,7 @@ extension JobQueue {
     }
 
     /// Replaces a running job's `result` (see `JobContext.publish`).
-    func publish(_ id: String, _ value: JobValue) {
+    func publish(_ id: String, _ value: JSONValue) {
         let changed = state.withLock { s -> Bool in
             guard var r = s.records[id], r.state == .running else { return false }
             r.result = value

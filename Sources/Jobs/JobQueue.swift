@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import Storage
 import Synchronization
 
 // MARK: - The persistent queue
@@ -128,7 +129,7 @@ public final class JobQueue: Sendable {
     // MARK: API
 
     /// Validates `parameters` with the kind's runner and queues a job.
-    public func submit(kind: String, parameters: [String: JobValue]) throws -> JobRecord {
+    public func submit(kind: String, parameters: [String: JSONValue]) throws -> JobRecord {
         guard let runner = state.withLock({ $0.runners[kind] }) else { throw JobError.unknownKind(kind) }
         let checked = try runner.validate(parameters)
         let now = Date()

@@ -1,5 +1,6 @@
 import Foundation
 import Jobs
+import Storage
 import Synchronization
 import XCTest
 
@@ -15,17 +16,17 @@ struct CountingRunner: JobRunner {
     let resumable: Bool
     let runs = RunCounter()
 
-    func validate(_ p: [String: JobValue]) throws -> [String: JobValue] {
-        guard let n = p["n"]?.number, n >= 1 else { throw JobError.invalid(field: "n", message: "n must be at least 1") }
+    func validate(_ p: [String: JSONValue]) throws -> [String: JSONValue] {
+        guard let n = p["n"]?.numberValue, n >= 1 else { throw JobError.invalid(field: "n", message: "n must be at least 1") }
         return p
     }
 
-    func run(_ context: JobContext) throws -> JobValue? {
+    func run(_ context: JobContext) throws -> JSONValue? {
         runs.value.add(1, ordering: .relaxed)
-        let n = Int(context.parameters["n"]!.number!)
+        let n = Int(context.parameters["n"]!.numberValue!)
         let file = context.directory.appendingPathComponent("count.txt")
         var i = (try? String(contentsOf: file, encoding: .utf8)).flatMap { Int($0) } ?? 0
-        if context.parameters["fail"]?.bool == true { throw JobError.storage("disk full (test)") }
+        if context.parameters["fail"]?.boolValue == true { throw JobError.storage("disk full (test)") }
         while i < n {
             if context.isCancelled { return nil }
             usleep(20_000)

@@ -2,6 +2,7 @@ import COpenSSL
 import Encoder
 import Foundation
 import Jobs
+import Storage
 
 // MARK: - Refine: synthesise → train → evaluate → gate → activate
 
@@ -59,7 +60,7 @@ public struct RefineJobRunner: JobRunner {
         self.host = host
     }
 
-    func settings(_ p: [String: JobValue]) throws -> RefineSettings {
+    func settings(_ p: [String: JSONValue]) throws -> RefineSettings {
         try RefineSettings.parse(p, defaultDev: defaultDev) { field, path in
             do { return try synthesis.resolveFile(path) } catch JobError.invalid(_, let message) {
                 throw JobError.invalid(field: field, message: message.replacingOccurrences(of: "file must", with: "\(field) must"))
@@ -67,10 +68,10 @@ public struct RefineJobRunner: JobRunner {
         }
     }
 
-    public func validate(_ p: [String: JobValue]) throws -> [String: JobValue] {
+    public func validate(_ p: [String: JSONValue]) throws -> [String: JSONValue] {
         var out = try synthesis.validate(p)
         let s = try settings(p)
-        if let m = out["min_list_length"]?.number, Int(m) < RankingLists.minimumLength {
+        if let m = out["min_list_length"]?.numberValue, Int(m) < RankingLists.minimumLength {
             throw JobError.invalid(field: "min_list_length", message: "min_list_length must be ≥ \(RankingLists.minimumLength) for refine: the trainer needs the anchor and two rewrites")
         }
         if s.teacher != "active" { _ = try teacherPath(s.teacher) }
@@ -91,7 +92,7 @@ public struct RefineJobRunner: JobRunner {
         }
     }
 
-    public func run(_ context: JobContext) throws -> JobValue? {
+    public func run(_ context: JobContext) throws -> JSONValue? {
         let s = try settings(context.parameters)
         let (parent, student) = host.active()
         var report = RefineReport()
@@ -108,7 +109,7 @@ public struct RefineJobRunner: JobRunner {
         // 1. Synthesise ranking lists into the job folder (the synthesis job's code, same files).
         report["synthesize"].state = "running"
         publish(report)
-        let synthesized: JobValue?
+        let synthesized: JSONValue?
         do { synthesized = try synthesis.run(context) } catch JobError.cancelled { throw JobError.cancelled } catch {
             throw fail("synthesize", "\(error)")
         }
@@ -116,7 +117,7 @@ public struct RefineJobRunner: JobRunner {
         let bytes = FileManager.default.contents(atPath: listsPath) ?? Data()
         let lists: RankingLists
         do { lists = try RankingLists(data: bytes, path: listsPath) } catch { throw fail("synthesize", "the synthesised lists cannot be trained on: \(error)") }
-        let anchors = Int(synthesized?["anchors"]?.number ?? 0)
+        let anchors = Int(synthesized?["anchors"]?.numberValue ?? 0)
         report.lists = lists.lists.count
         report["synthesize"].done = anchors
         report["synthesize"].total = anchors

@@ -1,5 +1,6 @@
 import Foundation
 import Jobs
+import Storage
 
 // MARK: - Settings of a refine job
 
@@ -48,12 +49,12 @@ public struct RefineSettings: Sendable {
     /// Parses `p`. `resolve(field, path)` makes a path absolute under the
     /// data directory (throwing `JobError.invalid` otherwise); `defaultDev`
     /// is the server's development set.
-    public static func parse(_ p: [String: JobValue], defaultDev: String,
+    public static func parse(_ p: [String: JSONValue], defaultDev: String,
                              resolve: (String, String) throws -> String) throws -> RefineSettings {
         func bad(_ field: String, _ message: String) -> JobError { .invalid(field: field, message: message) }
         func number(_ field: String) throws -> Double? {
             guard let v = p[field], v != .null else { return nil }
-            guard let n = v.number, n.isFinite else { throw bad(field, "\(field) must be a number") }
+            guard let n = v.numberValue, n.isFinite else { throw bad(field, "\(field) must be a number") }
             return n
         }
         func integer(_ field: String, min: Int) throws -> Int? {
@@ -63,7 +64,7 @@ public struct RefineSettings: Sendable {
         }
         func string(_ field: String) throws -> String? {
             guard let v = p[field], v != .null else { return nil }
-            guard let s = v.string, !s.isEmpty else { throw bad(field, "\(field) must be a non-empty string") }
+            guard let s = v.stringValue, !s.isEmpty else { throw bad(field, "\(field) must be a non-empty string") }
             return s
         }
 
@@ -100,14 +101,14 @@ public struct RefineSettings: Sendable {
         var s = RefineSettings(training: t, devName: devName, dev: dev)
         if let teacher { s.teacher = teacher }
         if let g = p["gate"], g != .null {
-            guard let b = g.bool else { throw bad("gate", "gate must be true or false") }
+            guard let b = g.boolValue else { throw bad("gate", "gate must be true or false") }
             s.gate = b
         }
         if let v = try number("min_gain") { s.minGain = v }
         let defaultMaxLoss = try number("max_loss") ?? 0.2
         guard defaultMaxLoss >= 0 else { throw bad("max_loss", "max_loss must be ≥ 0 (points × 100 the candidate may lose)") }
         if let c = p["checks"], c != .null {
-            guard let list = c.array else { throw bad("checks", "checks must be an array of {kind, file | dir, max_loss?}") }
+            guard let list = c.arrayValue else { throw bad("checks", "checks must be an array of {kind, file | dir, max_loss?}") }
             for (i, item) in list.enumerated() {
                 s.checks.append(try check(item, index: i, defaultMaxLoss: defaultMaxLoss, resolve: resolve))
             }
@@ -117,15 +118,15 @@ public struct RefineSettings: Sendable {
         return s
     }
 
-    static func check(_ item: JobValue, index i: Int, defaultMaxLoss: Double,
+    static func check(_ item: JSONValue, index i: Int, defaultMaxLoss: Double,
                       resolve: (String, String) throws -> String) throws -> RefineCheck {
         let field = "checks[\(i)]"
-        guard let o = item.object else { throw JobError.invalid(field: field, message: "\(field) must be an object {kind, file | dir}") }
-        guard let kindName = o["kind"]?.string, let kind = RefineCheck.Kind(rawValue: kindName) else {
+        guard let o = item.objectValue else { throw JobError.invalid(field: field, message: "\(field) must be an object {kind, file | dir}") }
+        guard let kindName = o["kind"]?.stringValue, let kind = RefineCheck.Kind(rawValue: kindName) else {
             throw JobError.invalid(field: "\(field).kind", message: "\(field).kind must be sts or retrieval")
         }
         let key = kind == .sts ? "file" : "dir"
-        guard let name = o[key]?.string, !name.isEmpty else {
+        guard let name = o[key]?.stringValue, !name.isEmpty else {
             throw JobError.invalid(field: "\(field).\(key)", message: "a \(kind.rawValue) check needs \(key): a path under the data directory")
         }
         let path = try resolve("\(field).\(key)", name)
@@ -140,7 +141,7 @@ public struct RefineSettings: Sendable {
         }
         var maxLoss = defaultMaxLoss
         if let m = o["max_loss"], m != .null {
-            guard let n = m.number, n.isFinite, n >= 0 else {
+            guard let n = m.numberValue, n.isFinite, n >= 0 else {
                 throw JobError.invalid(field: "\(field).max_loss", message: "\(field).max_loss must be a number ≥ 0")
             }
             maxLoss = n
