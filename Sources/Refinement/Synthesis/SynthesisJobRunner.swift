@@ -78,13 +78,9 @@ public struct SynthesisJobRunner: JobRunner {
             }
         }
         // Settings: decoded with the same names and defaults as the CLI, then range-checked.
-        var settingsObject: [String: JSONValue] = [:]
-        for key in ["rounds", "guidance_scale", "max_new_tokens", "ngram_block", "hygiene", "min_list_length", "batch_chains"] {
-            if let v = p[key], v != .null { settingsObject[key] = v }
-        }
         let settings: SynthesisSettings
         do {
-            settings = try JSONDecoder().decode(SynthesisSettings.self, from: JSONEncoder().encode(JSONValue.object(settingsObject)))
+            settings = try Self.settings(p)
         } catch {
             let field = (error as? DecodingError).flatMap(Self.field) ?? "rounds"
             throw JobError.invalid(field: field, message: "\(field) has the wrong type")
@@ -103,6 +99,12 @@ public struct SynthesisJobRunner: JobRunner {
         }
         out["generator"] = .string(generator)
         return out
+    }
+
+    /// The settings among the flat fields `p`, with the CLI's names and defaults.
+    static func settings(_ p: [String: JSONValue]) throws -> SynthesisSettings {
+        let fields = p.filter { $0.value != .null && SynthesisSettings.CodingKeys(stringValue: $0.key) != nil }
+        return try JSONDecoder().decode(SynthesisSettings.self, from: JSONEncoder().encode(JSONValue.object(fields)))
     }
 
     static func isRemote(_ g: String) -> Bool { g.hasPrefix("http://") || g.hasPrefix("https://") }
@@ -128,7 +130,7 @@ public struct SynthesisJobRunner: JobRunner {
 
     public func run(_ context: JobContext) throws -> JSONValue? {
         let p = context.parameters
-        let settings = try JSONDecoder().decode(SynthesisSettings.self, from: JSONEncoder().encode(JSONValue.object(p)))
+        let settings = try Self.settings(p)
         let anchors: [String]
         if let file = p["file"]?.stringValue {
             anchors = try AnchorSource.read(path: try resolveFile(file))
