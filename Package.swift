@@ -57,14 +57,14 @@ let package = Package(
         .target(name: "HTTP", dependencies: ["CZlib", "COpenSSL"], swiftSettings: swift6 + kernelFlags),
         .target(
             name: "Service",
-            dependencies: ["HTTP", "Engine", "Encoder", "Index", "Jobs", "Numerics", "Refinement", "Tokenization"],
+            dependencies: ["HTTP", "Engine", "Encoder", "Index", "Jobs", "Numerics", "Refinement", "Storage", "Tokenization"],
             swiftSettings: swift6 + kernelFlags),
 
         // MARK: - Executable
         .executableTarget(
             name: "ranksmith",
             dependencies: [
-                "Service", "Encoder", "Engine", "Generator", "HTTP", "Index", "Jobs", "Numerics", "Refinement",
+                "Service", "Encoder", "Engine", "Generator", "HTTP", "Index", "Jobs", "Numerics", "Refinement", "Storage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swift6 + kernelFlags),
@@ -82,7 +82,7 @@ let package = Package(
         .testTarget(name: "RefinementTests", dependencies: ["Refinement", "Encoder", "Generator", "Numerics", "Tokenization"], exclude: ["Fixtures"], swiftSettings: swift6),
         .testTarget(name: "IndexTests", dependencies: ["Index", "Numerics", "Storage"], swiftSettings: common + kernelFlags),
         .testTarget(name: "StorageTests", dependencies: ["Storage"], swiftSettings: swift6),
-        .testTarget(name: "JobsTests", dependencies: ["Jobs"], swiftSettings: swift6),
+        .testTarget(name: "JobsTests", dependencies: ["Jobs", "Storage"], swiftSettings: swift6),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Encoder", "Index", "Tokenization"], swiftSettings: common),
         // A blocking HTTP client over raw sockets for the tests that talk to a real server.
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: swift6),

@@ -1,5 +1,6 @@
 import Foundation
 import Index
+import Storage
 
 // MARK: - Search
 

@@ -38,23 +38,26 @@ public struct NGramBlocker: Sendable {
 }
 
 /// Detects a sequence that has started looping: its tail is one n-gram
-/// (n ≤ `maxPeriod`) repeated `times` times in a row.
+/// (`minPeriod` ≤ n ≤ `maxPeriod`) repeated `times` times in a row.
 public struct RepetitionStop: Sendable {
+    /// Shortest repeating unit looked for, in tokens.
+    public let minPeriod: Int
     /// Longest repeating unit looked for, in tokens.
     public let maxPeriod: Int
     /// Repetitions that count as a loop.
     public let times: Int
 
     /// Defaults: units up to 8 tokens, three repetitions ("Collected Collected Collected").
-    public init(maxPeriod: Int = 8, times: Int = 3) {
-        self.maxPeriod = max(1, maxPeriod)
+    public init(minPeriod: Int = 1, maxPeriod: Int = 8, times: Int = 3) {
+        self.minPeriod = max(1, minPeriod)
+        self.maxPeriod = max(self.minPeriod, maxPeriod)
         self.times = max(2, times)
     }
 
     /// Whether `tokens` ends in a loop.
     public func isLooping(_ tokens: [Int32]) -> Bool {
         let count = tokens.count
-        for p in 1...maxPeriod where p * times <= count {
+        for p in minPeriod...maxPeriod where p * times <= count {
             var periodic = true
             for k in (count - p * (times - 1))..<count where tokens[k] != tokens[k - p] {
                 periodic = false

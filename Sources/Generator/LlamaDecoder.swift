@@ -86,7 +86,7 @@ public final class LlamaDecoder {
             }
         }
         let reused = skip.reduce(0, +)
-        let interrupted = try prefill(s, branchPrompts, skip: skip, interrupt: interrupt)
+        let interrupted = prefill(s, branchPrompts, skip: skip, interrupt: interrupt)
         let t1 = clock.now
         var steps = 0
         defer {
@@ -200,26 +200,12 @@ public final class LlamaDecoder {
     /// tokens, already in the cache), packing rows of all branches into full
     /// forward calls (matrix-matrix products).
     /// Answers true when `interrupt` stopped it early.
-    private func prefill(_ s: LlamaState, _ prompts: [[Int32]], skip: [Int], interrupt: (() -> Bool)?) throws -> Bool {
+    private func prefill(_ s: LlamaState, _ prompts: [[Int32]], skip: [Int], interrupt: (() -> Bool)?) -> Bool {
         var tokens: [Int32] = [], slots: [Int] = [], positions: [Int] = []
         for (b, p) in prompts.enumerated() {
             for k in skip[b]..<(p.count - 1) { tokens.append(p[k]); slots.append(b); positions.append(k) }
         }
-        var start = 0
-        while start < tokens.count {
-            if interrupt?() == true { return true }
-            let n = min(s.maxRows, tokens.count - start)
-            tokens.withUnsafeBufferPointer { t in
-                slots.withUnsafeBufferPointer { sl in
-                    positions.withUnsafeBufferPointer { ps in
-                        model.forward(s, tokens: t.baseAddress! + start, slots: sl.baseAddress! + start,
-                                      positions: ps.baseAddress! + start, count: n, logitRows: ps.baseAddress!, logitCount: 0)
-                    }
-                }
-            }
-            start += n
-        }
-        return false
+        return model.prefill(s, tokens: tokens, slots: slots, positions: positions, interrupt: interrupt)
     }
 
     /// A state with at least `slots` slots of `context` positions, reused when it fits.
@@ -262,7 +248,7 @@ public struct GenerationTimings: Sendable, Equatable {
 
 extension Duration {
     /// The duration in seconds.
-    var seconds: Double {
+    public var seconds: Double {
         let (s, atto) = components
         return Double(s) + Double(atto) * 1e-18
     }

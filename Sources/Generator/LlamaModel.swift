@@ -122,6 +122,28 @@ public final class LlamaModel: @unchecked Sendable {
         QuantMatmul.multiply(weights.output, s.actsDim, into: s.logits, ldy: c.vocabSize)
     }
 
+    /// Writes the keys and values of rows `tokens[i]` (sequence `slots[i]`,
+    /// position `positions[i]`) into the cache without logits, `s.maxRows`
+    /// rows per forward call (matrix-matrix products). `interrupt` is polled
+    /// before every call; answers true when it stopped the feed early.
+    func prefill(_ s: LlamaState, tokens: [Int32], slots: [Int], positions: [Int], interrupt: (() -> Bool)? = nil) -> Bool {
+        var start = 0
+        while start < tokens.count {
+            if interrupt?() == true { return true }
+            let n = min(s.maxRows, tokens.count - start)
+            tokens.withUnsafeBufferPointer { t in
+                slots.withUnsafeBufferPointer { sl in
+                    positions.withUnsafeBufferPointer { ps in
+                        forward(s, tokens: t.baseAddress! + start, slots: sl.baseAddress! + start,
+                                positions: ps.baseAddress! + start, count: n, logitRows: ps.baseAddress!, logitCount: 0)
+                    }
+                }
+            }
+            start += n
+        }
+        return false
+    }
+
     // MARK: RoPE
 
     /// Rotates the first `ropeDim` dimensions of each of `heads` heads at `x`.

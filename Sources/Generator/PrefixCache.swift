@@ -28,20 +28,7 @@ public final class PrefixCache: @unchecked Sendable {
         layers = c.layers
         let P = tokens.count
         let s = model.makeState(slots: 1, contextLength: P, maxRows: 64, quantisedActivations: quantisedActivations)
-        let slots = [Int](repeating: 0, count: P), positions = Array(0..<P)
-        var start = 0
-        while start < P {
-            let n = min(s.maxRows, P - start)
-            tokens.withUnsafeBufferPointer { t in
-                slots.withUnsafeBufferPointer { sl in
-                    positions.withUnsafeBufferPointer { ps in
-                        model.forward(s, tokens: t.baseAddress! + start, slots: sl.baseAddress! + start,
-                                      positions: ps.baseAddress! + start, count: n, logitRows: ps.baseAddress!, logitCount: 0)
-                    }
-                }
-            }
-            start += n
-        }
+        _ = model.prefill(s, tokens: tokens, slots: [Int](repeating: 0, count: P), positions: Array(0..<P))
         keys = .allocate(capacity: layers * P * kvDim)
         values = .allocate(capacity: layers * P * kvDim)
         for l in 0..<layers {

@@ -1,5 +1,6 @@
 import Foundation
 import Numerics
+import Storage
 
 // MARK: - In-memory state of one collection
 

@@ -1,3 +1,5 @@
+import Storage
+
 // MARK: - Parsing filters from JSON
 
 /// Why a filter could not be read; `field` is the path into the request

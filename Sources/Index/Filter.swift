@@ -1,3 +1,5 @@
+import Storage
+
 // MARK: - Filters (Qdrant syntax)
 
 /// A metadata filter in Qdrant's syntax, applied during a search.

@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 // MARK: - Documents and hits
 

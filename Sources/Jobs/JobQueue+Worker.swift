@@ -48,57 +48,80 @@ extension JobQueue {
             s.running[id] = context
             return (r, runner, context)
         }
-        if let (r, _, _) = taken { persist(r) }
+        if let (r, _, _) = taken { persist(r.id) }
         return taken
     }
 
+    /// Records the outcome of a run. The final record reaches the disk
+    /// before it becomes visible, so a reader that sees a job finished can
+    /// rely on it staying finished after a crash. A cancel that lands while
+    /// the file is being written is caught by comparing the record with the
+    /// one the outcome was derived from; the outcome is then derived again.
     private func execute(_ record: JobRecord, _ runner: any JobRunner, _ context: JobContext) {
-        var outcome: Result<JobValue?, Error>
+        let id = record.id
+        let outcome: Result<JSONValue?, Error>
         do { outcome = .success(try runner.run(context)) } catch { outcome = .failure(error) }
-        let (finished, deleted) = state.withLock { s -> (JobRecord?, Bool) in
-            s.running[record.id] = nil
-            if s.deleting.remove(record.id) != nil { return (nil, true) }
-            guard var r = s.records[record.id] else { return (nil, false) }
-            let now = Date()
-            r.updatedAt = now
-            if context.cancelFlag.load(ordering: .relaxed) {
-                r.state = .cancelled
-                r.finishedAt = r.finishedAt ?? now
-            } else if context.interruptFlag.load(ordering: .relaxed) {
-                r.state = runner.resumable ? .queued : .failed
-                if runner.resumable {
-                    r.notes.append("interrupted by a shutdown at \(JobRecord.isoFormat(now)); resumes at the next start")
-                } else {
-                    r.error = "interrupted by a shutdown; \(r.kind) jobs cannot resume"
-                    r.finishedAt = now
+        let (finished, deleted) = writing.withLock { _ -> (JobRecord?, Bool) in
+            while true {
+                let (base, staged) = state.withLock { s -> (JobRecord?, JobRecord?) in
+                    guard let r = s.records[id] else { return (nil, nil) }
+                    return (r, finalRecord(r, outcome, runner, context))
                 }
+                if let staged { writeLogged(staged) }
+                let published = state.withLock { s -> (JobRecord?, Bool)? in
+                    guard s.records[id] == base else { return nil }  // changed meanwhile: derive again
+                    s.running[id] = nil
+                    s.runStart[id] = nil
+                    s.lastWrite[id] = nil
+                    if s.deleting.remove(id) != nil { return (nil, true) }
+                    if let staged { s.records[id] = staged }
+                    return (staged, false)
+                }
+                if let published { return published }
+            }
+        }
+        if deleted { try? FileManager.default.removeItem(at: folder(of: id)) }
+        if let finished, finished.state == .failed { log("job \(finished.id) (\(finished.kind)) failed: \(finished.error ?? "")") }
+        enforceRetention()
+    }
+
+    /// `r` as the run's outcome leaves it: cancelled, back to queued (or
+    /// failed) after a shutdown, succeeded or failed.
+    private func finalRecord(_ record: JobRecord, _ outcome: Result<JSONValue?, Error>, _ runner: any JobRunner,
+                             _ context: JobContext) -> JobRecord {
+        var r = record
+        let now = Date()
+        r.updatedAt = now
+        if context.cancelFlag.load(ordering: .relaxed) {
+            r.state = .cancelled
+            r.finishedAt = r.finishedAt ?? now
+        } else if context.interruptFlag.load(ordering: .relaxed) {
+            r.state = runner.resumable ? .queued : .failed
+            if runner.resumable {
+                r.notes.append("interrupted by a shutdown at \(JobRecord.isoFormat(now)); resumes at the next start")
             } else {
-                switch outcome {
-                case let .success(value):
-                    r.state = .succeeded
-                    r.result = value
-                case let .failure(error):
-                    r.state = error as? JobError == .cancelled ? .cancelled : .failed
-                    r.error = "\(error)"
-                }
+                r.error = "interrupted by a shutdown; \(r.kind) jobs cannot resume"
                 r.finishedAt = now
             }
-            r.progress.etaSeconds = r.state == .succeeded ? 0 : nil
-            s.records[r.id] = r
-            return (r, false)
+        } else {
+            switch outcome {
+            case let .success(value):
+                r.state = .succeeded
+                r.result = value
+            case let .failure(error):
+                r.state = error as? JobError == .cancelled ? .cancelled : .failed
+                r.error = "\(error)"
+            }
+            r.finishedAt = now
         }
-        if deleted { try? FileManager.default.removeItem(at: folder(of: record.id)) }
-        if let finished {
-            persist(finished)
-            if finished.state == .failed { log("job \(finished.id) (\(finished.kind)) failed: \(finished.error ?? "")") }
-        }
-        enforceRetention()
+        r.progress.etaSeconds = r.state == .succeeded ? 0 : nil
+        return r
     }
 
     /// Records progress; the file is rewritten at most once a second.
     func progress(_ id: String, done: Int, total: Int) {
-        let toWrite = state.withLock { s -> JobRecord? in
-            guard var r = s.records[id] else { return nil }
+        let due = state.withLock { s -> Bool in
+            guard var r = s.records[id] else { return false }
             let now = Date()
             r.progress.done = done
             r.progress.total = total
@@ -112,33 +135,33 @@ extension JobQueue {
             }
             r.updatedAt = now
             s.records[id] = r
-            if let last = s.lastWrite[id], now.timeIntervalSince(last) < 1, done < total { return nil }
+            if let last = s.lastWrite[id], now.timeIntervalSince(last) < 1, done < total { return false }
             s.lastWrite[id] = now
-            return r
+            return true
         }
-        if let toWrite { persist(toWrite) }
+        if due { persist(id) }
     }
 
     /// Replaces a running job's `result` (see `JobContext.publish`).
-    func publish(_ id: String, _ value: JobValue) {
-        let r = state.withLock { s -> JobRecord? in
-            guard var r = s.records[id], r.state == .running else { return nil }
+    func publish(_ id: String, _ value: JSONValue) {
+        let changed = state.withLock { s -> Bool in
+            guard var r = s.records[id], r.state == .running else { return false }
             r.result = value
             r.updatedAt = Date()
             s.records[id] = r
-            return r
+            return true
         }
-        if let r { persist(r) }
+        if changed { persist(id) }
     }
 
     func addNote(_ id: String, _ text: String) {
-        let r = state.withLock { s -> JobRecord? in
-            guard var r = s.records[id], !r.notes.contains(text) else { return nil }
+        let changed = state.withLock { s -> Bool in
+            guard var r = s.records[id], !r.notes.contains(text) else { return false }
             r.notes.append(text)
             s.records[id] = r
-            return r
+            return true
         }
-        if let r { persist(r) }
+        if changed { persist(id) }
     }
 
     /// Removes the oldest finished jobs beyond `retention`.
@@ -169,9 +192,21 @@ extension JobQueue {
         }
     }
 
-    /// Writes a record; a failure (full disk) is logged, and the in-memory
-    /// record stays authoritative until the next write succeeds.
-    func persist(_ record: JobRecord) {
+    /// Writes job `id`'s record as it is in memory now. Writes are
+    /// serialised and each reads the record when its turn comes, so however
+    /// concurrent changes (progress, a cancel, the finish) interleave, the
+    /// file ends with the latest record, never an older one written last.
+    func persist(_ id: String) {
+        writing.withLock { _ in
+            guard let r = state.withLock({ $0.records[id] }) else { return }  // deleted
+            writeLogged(r)
+        }
+    }
+
+    /// Writes a record (callers hold `writing`); a failure (full disk) is
+    /// logged, and the in-memory record stays authoritative until the next
+    /// write succeeds.
+    func writeLogged(_ record: JobRecord) {
         guard FileManager.default.fileExists(atPath: folder(of: record.id).path) else { return }  // deleted
         do { try write(record) } catch { log("job \(record.id): \(error)") }
     }

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import Storage
 import Synchronization
 
 // MARK: - The persistent queue
@@ -27,6 +28,9 @@ public final class JobQueue: Sendable {
     public let niceness: Int32
     let log: @Sendable (String) -> Void
     let state = Mutex(State())
+    /// Held while a record file is written (see `persist`); taken before
+    /// `state`, never inside it.
+    let writing = Mutex(())
     let wake = DispatchSemaphore(value: 0)
 
     struct State {
@@ -73,10 +77,10 @@ public final class JobQueue: Sendable {
     /// Loads the records, recovers interrupted jobs and starts the workers.
     public func start() {
         let recovered = loadRecords()
-        let toWrite: [JobRecord] = state.withLock { s in
+        let toWrite: [String] = state.withLock { s in
             guard !s.started else { return [] }
             s.started = true
-            var changed: [JobRecord] = []
+            var changed: [String] = []
             for var r in recovered {
                 if !r.state.isFinished {
                     let wasRunning = r.state == .running
@@ -91,13 +95,13 @@ public final class JobQueue: Sendable {
                             : "interrupted by a restart; \(r.kind) jobs cannot resume"
                     }
                     r.updatedAt = Date()
-                    changed.append(r)
+                    changed.append(r.id)
                 }
                 s.records[r.id] = r
             }
             return changed
         }
-        for r in toWrite { persist(r) }
+        for id in toWrite { persist(id) }
         for _ in 0..<workers {
             let t = Thread { [self] in self.workerLoop() }
             t.name = "ranksmith-job-worker"
@@ -125,7 +129,7 @@ public final class JobQueue: Sendable {
     // MARK: API
 
     /// Validates `parameters` with the kind's runner and queues a job.
-    public func submit(kind: String, parameters: [String: JobValue]) throws -> JobRecord {
+    public func submit(kind: String, parameters: [String: JSONValue]) throws -> JobRecord {
         guard let runner = state.withLock({ $0.runners[kind] }) else { throw JobError.unknownKind(kind) }
         let checked = try runner.validate(parameters)
         let now = Date()
@@ -163,19 +167,20 @@ public final class JobQueue: Sendable {
     /// finished job is returned unchanged.
     @discardableResult
     public func cancel(_ id: String) throws -> JobRecord {
-        let (record, context, changed) = try state.withLock { s -> (JobRecord, JobContext?, Bool) in
+        let (record, changed) = try state.withLock { s -> (JobRecord, Bool) in
             guard var r = s.records[id] else { throw JobError.notFound(id) }
-            let context = s.running[id]
-            guard !r.state.isFinished else { return (r, context, false) }
+            guard !r.state.isFinished else { return (r, false) }
             r.state = .cancelled
             r.finishedAt = Date()
             r.updatedAt = Date()
             r.progress.etaSeconds = nil
             s.records[id] = r
-            return (r, context, true)
+            // Raised under the lock, so a worker finishing this job sees
+            // the flag whenever it sees the cancelled record.
+            s.running[id]?.cancelFlag.store(true, ordering: .relaxed)
+            return (r, true)
         }
-        context?.cancelFlag.store(true, ordering: .relaxed)
-        if changed { persist(record) }
+        if changed { persist(id) }
         return record
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 // MARK: - The persisted record of one job
 
@@ -37,7 +38,7 @@ public struct JobRecord: Codable, Sendable, Equatable {
     /// State.
     public var state: JobState
     /// Parameters as validated by the runner.
-    public var parameters: [String: JobValue]
+    public var parameters: [String: JSONValue]
     /// Progress.
     public var progress = JobProgress()
     /// When it was submitted, started (last time), finished, last written.
@@ -46,7 +47,7 @@ public struct JobRecord: Codable, Sendable, Equatable {
     public var finishedAt: Date?
     public var updatedAt: Date
     /// What the runner returned.
-    public var result: JobValue?
+    public var result: JSONValue?
     /// Why it failed.
     public var error: String?
     /// Things a reader should know: resumed after a restart, a backend's limits.

@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 import Synchronization
 
 // MARK: - Job kinds
@@ -13,11 +14,11 @@ public protocol JobRunner: Sendable {
     var resumable: Bool { get }
     /// Checks parameters before the job is queued and returns them as they
     /// are to be stored (defaults filled in); throws `JobError.invalid`.
-    func validate(_ parameters: [String: JobValue]) throws -> [String: JobValue]
+    func validate(_ parameters: [String: JSONValue]) throws -> [String: JSONValue]
     /// Runs the job on a worker thread (blocking), returning its result.
     /// Throwing fails the job with the error's description. Must poll
     /// `context.isCancelled` often (the API promises a stop within 2 s).
-    func run(_ context: JobContext) throws -> JobValue?
+    func run(_ context: JobContext) throws -> JSONValue?
 }
 
 /// Errors of the queue and of runners.
@@ -53,7 +54,7 @@ public final class JobContext: Sendable {
     /// The job's id.
     public let id: String
     /// Its parameters.
-    public let parameters: [String: JobValue]
+    public let parameters: [String: JSONValue]
     /// Its folder (`<jobs>/<id>`), where it keeps outputs and checkpoints.
     public let directory: URL
     /// Whether an earlier run of this job was interrupted (it should continue from its folder).
@@ -62,11 +63,11 @@ public final class JobContext: Sendable {
     let interruptFlag = Atomic<Bool>(false)
     let onProgress: @Sendable (Int, Int) -> Void
     let onNote: @Sendable (String) -> Void
-    let onPublish: @Sendable (JobValue) -> Void
+    let onPublish: @Sendable (JSONValue) -> Void
 
-    init(id: String, parameters: [String: JobValue], directory: URL, resumed: Bool,
+    init(id: String, parameters: [String: JSONValue], directory: URL, resumed: Bool,
          onProgress: @escaping @Sendable (Int, Int) -> Void, onNote: @escaping @Sendable (String) -> Void,
-         onPublish: @escaping @Sendable (JobValue) -> Void = { _ in }) {
+         onPublish: @escaping @Sendable (JSONValue) -> Void = { _ in }) {
         self.id = id
         self.parameters = parameters
         self.directory = directory
@@ -90,5 +91,5 @@ public final class JobContext: Sendable {
     /// whose progress is more than a count (a refine job's stages). A failed
     /// job keeps the last value published, so a reader sees how far it got;
     /// a succeeded one shows what `run` returned.
-    public func publish(_ value: JobValue) { onPublish(value) }
+    public func publish(_ value: JSONValue) { onPublish(value) }
 }

@@ -5,6 +5,7 @@ import Index
 import Jobs
 import Numerics
 import Refinement
+import Storage
 import Synchronization
 
 // MARK: - Background jobs
@@ -123,7 +124,7 @@ extension RanksmithService {
 
     /// Decodes a job request, turns `collection` + `sample` into sentences, and queues it.
     func submit(kind: String, _ request: HTTPRequest, known: Set<String>) async throws -> HTTPResponse {
-        var body = try decodeBody([String: JobValue].self, from: request)
+        var body = try decodeBody([String: JSONValue].self, from: request)
         if let unknown = body.keys.sorted().first(where: { !known.contains($0) }) {
             throw APIError.invalidField(unknown, "unknown field; accepted: \(known.sorted().joined(separator: ", "))")
         }
@@ -131,8 +132,8 @@ extension RanksmithService {
             guard body["sentences"] == nil && body["file"] == nil else {
                 throw APIError.invalidField("collection", "give one input: sentences, collection with sample, or file")
             }
-            guard let name = c.string else { throw APIError.invalidField("collection", "expected a collection name (string)") }
-            body["sentences"] = .array(try sampleCollection(name, sample: body["sample"], seed: body["seed"]).map(JobValue.string))
+            guard let name = c.stringValue else { throw APIError.invalidField("collection", "expected a collection name (string)") }
+            body["sentences"] = .array(try sampleCollection(name, sample: body["sample"], seed: body["seed"]).map(JSONValue.string))
         } else if body["sample"] != nil {
             throw APIError.invalidField("sample", "sample needs a collection")
         }
@@ -144,7 +145,7 @@ extension RanksmithService {
     /// Texts of `sample` documents of collection `name`: a count (integer ≥ 1)
     /// or a fraction in (0, 1); all of them when absent. Seeded, so a job
     /// can be repeated.
-    func sampleCollection(_ name: String, sample: JobValue?, seed: JobValue?) throws -> [String] {
+    func sampleCollection(_ name: String, sample: JSONValue?, seed: JSONValue?) throws -> [String] {
         let collection: Index.Collection
         do { collection = try engine.collection(named: name) } catch EngineError.index(.unknownCollection(_)) {
             throw APIError.invalidField("collection", "no collection named '\(name)'; create it with PUT /collections/{name}")
@@ -153,14 +154,14 @@ extension RanksmithService {
         guard !texts.isEmpty else { throw APIError.invalidField("collection", "collection '\(name)' has no documents with text") }
         var want = texts.count
         if let sample, sample != .null {
-            guard let n = sample.number, n > 0 else { throw APIError.invalidField("sample", "expected a count ≥ 1 or a fraction in (0, 1)") }
+            guard let n = sample.numberValue, n > 0 else { throw APIError.invalidField("sample", "expected a count ≥ 1 or a fraction in (0, 1)") }
             if n < 1 { want = max(1, Int((n * Double(texts.count)).rounded())) }
             else {
                 guard n.rounded() == n else { throw APIError.invalidField("sample", "a count must be a whole number; a fraction must be below 1") }
                 want = min(texts.count, Int(n))
             }
         }
-        var rng = SplitMix64(seed: UInt64(max(0, seed?.number ?? 0)))
+        var rng = SplitMix64(seed: UInt64(max(0, seed?.numberValue ?? 0)))
         for i in stride(from: texts.count - 1, to: 0, by: -1) {
             texts.swapAt(i, Int(rng.next() % UInt64(i + 1)))
         }

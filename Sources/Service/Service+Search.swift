@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import HTTP
 import Index
+import Storage
 
 // MARK: - POST /search
 

@@ -4,6 +4,7 @@ import Foundation
 import Jobs
 import Refinement
 import Service
+import Storage
 
 /// `ranksmith refine --data-dir DIR --input FILE`: the refine job of
 /// `POST /jobs/refine`, run offline over a data directory (the server must
@@ -46,10 +47,10 @@ struct RefineCommand: ParsableCommand {
     @Flag(help: "Activate whatever the evaluation says.") var noGate = false
     @Option(help: "Compute threads.") var threads: Int?
 
-    func parameters() throws -> [String: JobValue] {
+    func parameters() throws -> [String: JSONValue] {
         let sentences: [String]
         do { sentences = try AnchorSource.read(path: input) } catch { throw ValidationError("--input: \(error)") }
-        var p: [String: JobValue] = ["sentences": .array(sentences.map(JobValue.string))]
+        var p: [String: JSONValue] = ["sentences": .array(sentences.map(JSONValue.string))]
         let numbers: [(String, Double?)] = [
             ("rounds", rounds.map(Double.init)), ("min_list_length", minListLength.map(Double.init)),
             ("max_new_tokens", maxNewTokens.map(Double.init)), ("steps", steps.map(Double.init)), ("learning_rate", lr),
@@ -60,8 +61,8 @@ struct RefineCommand: ParsableCommand {
         if let teacher { p["teacher"] = .string(teacher) }
         if let version { p["version"] = .string(version) }
         if noGate { p["gate"] = .bool(false) }
-        let checks = checkSts.map { JobValue.object(["kind": .string("sts"), "file": .string($0)]) }
-            + checkRetrieval.map { JobValue.object(["kind": .string("retrieval"), "dir": .string($0)]) }
+        let checks = checkSts.map { JSONValue.object(["kind": .string("sts"), "file": .string($0)]) }
+            + checkRetrieval.map { JSONValue.object(["kind": .string("retrieval"), "dir": .string($0)]) }
         if !checks.isEmpty { p["checks"] = .array(checks) }
         return p
     }
@@ -95,9 +96,9 @@ struct RefineCommand: ParsableCommand {
         while true {
             Thread.sleep(forTimeInterval: 0.5)
             guard let r = queue.get(job.id) else { throw ValidationError("job \(job.id) disappeared") }
-            for stage in r.result?["stages"]?.array ?? [] {
-                guard let name = stage["name"]?.string, let state = stage["state"]?.string else { continue }
-                let line = "\(state)\(stage["detail"]?.string.map { ": " + $0 } ?? "")"
+            for stage in r.result?["stages"]?.arrayValue ?? [] {
+                guard let name = stage["name"]?.stringValue, let state = stage["state"]?.stringValue else { continue }
+                let line = "\(state)\(stage["detail"]?.stringValue.map { ": " + $0 } ?? "")"
                 if state != "pending", printed[name] != line {
                     printed[name] = line
                     print("\(name): \(line)")
@@ -106,8 +107,8 @@ struct RefineCommand: ParsableCommand {
             guard r.state.isFinished else { continue }
             for note in r.notes where note.hasPrefix("evaluation of") { print(note) }
             if r.state != .succeeded { throw ValidationError("refine \(r.state.rawValue): \(r.error ?? "")") }
-            let activated = r.result?["activated"]?.bool == true
-            print(activated ? "activated \(r.result?["version"]?.string ?? "")" : "not activated; \(engine.models.active.version) stays active")
+            let activated = r.result?["activated"]?.boolValue == true
+            print(activated ? "activated \(r.result?["version"]?.stringValue ?? "")" : "not activated; \(engine.models.active.version) stays active")
             return
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Index
+import Storage
 import XCTest
 
 /// Filters: Qdrant syntax in, typed errors naming the field out, and

@@ -79,10 +79,15 @@ def test_gate_off_activates_the_candidate(refine_server):
 def test_impossible_gate_keeps_the_version_without_activating_it(refine_server):
     s = refine_server
     before = serving_version(s)
-    job = s.submit_job("refine", sentences=SENTENCES[:3], min_gain=100, version="refined-gated", **SMALL)
+    job = s.submit_job("refine", sentences=SENTENCES[:3], min_gain=100, version="refined-gated",
+                       checks=[{"kind": "sts", "file": "dev-small.jsonl", "max_loss": 100}], **SMALL)
     done = s.wait_for_job(job["id"])
     assert done["state"] == "succeeded", done
     result = done["result"]
+    check = result["evaluation"][1]
+    assert [r["kind"] for r in result["evaluation"]] == ["dev", "sts"]
+    assert check["name"] == "dev-small.jsonl" and check["max_loss"] == 100
+    assert abs(check["before"] - result["evaluation"][0]["before"]) < 0.02, "the same pairs score the same"
     assert stage_states(done)["gate"] == "failed" and stage_states(done)["activate"] == "skipped"
     assert result["activated"] is False and result["gate"] == {
         "enabled": True, "passed": False, "reasons": result["gate"]["reasons"]}

@@ -1,6 +1,7 @@
 import Encoder
 import Foundation
 import Jobs
+import Storage
 
 // MARK: - Refine: synthesise → train → evaluate → gate → activate
 
@@ -58,7 +59,7 @@ public struct RefineJobRunner: JobRunner {
         self.host = host
     }
 
-    func settings(_ p: [String: JobValue]) throws -> RefineSettings {
+    func settings(_ p: [String: JSONValue]) throws -> RefineSettings {
         try RefineSettings.parse(p, defaultDev: defaultDev) { field, path in
             do { return try synthesis.resolveFile(path) } catch JobError.invalid(_, let message) {
                 throw JobError.invalid(field: field, message: message.replacingOccurrences(of: "file must", with: "\(field) must"))
@@ -66,10 +67,10 @@ public struct RefineJobRunner: JobRunner {
         }
     }
 
-    public func validate(_ p: [String: JobValue]) throws -> [String: JobValue] {
+    public func validate(_ p: [String: JSONValue]) throws -> [String: JSONValue] {
         var out = try synthesis.validate(p)
         let s = try settings(p)
-        if let m = out["min_list_length"]?.number, Int(m) < RankingLists.minimumLength {
+        if let m = out["min_list_length"]?.numberValue, Int(m) < RankingLists.minimumLength {
             throw JobError.invalid(field: "min_list_length", message: "min_list_length must be ≥ \(RankingLists.minimumLength) for refine: the trainer needs the anchor and two rewrites")
         }
         if s.teacher != "active" { _ = try teacherPath(s.teacher) }
@@ -90,7 +91,7 @@ public struct RefineJobRunner: JobRunner {
         }
     }
 
-    public func run(_ context: JobContext) throws -> JobValue? {
+    public func run(_ context: JobContext) throws -> JSONValue? {
         let s = try settings(context.parameters)
         let (parent, student) = host.active()
         var report = RefineReport()
@@ -107,7 +108,7 @@ public struct RefineJobRunner: JobRunner {
         // 1. Synthesise ranking lists into the job folder (the synthesis job's code, same files).
         report["synthesize"].state = "running"
         publish(report)
-        let synthesized: JobValue?
+        let synthesized: JSONValue?
         do { synthesized = try synthesis.run(context) } catch JobError.cancelled { throw JobError.cancelled } catch {
             throw fail("synthesize", "\(error)")
         }
@@ -115,7 +116,7 @@ public struct RefineJobRunner: JobRunner {
         let bytes = FileManager.default.contents(atPath: listsPath) ?? Data()
         let lists: RankingLists
         do { lists = try RankingLists(data: bytes, path: listsPath) } catch { throw fail("synthesize", "the synthesised lists cannot be trained on: \(error)") }
-        let anchors = Int(synthesized?["anchors"]?.number ?? 0)
+        let anchors = Int(synthesized?["anchors"]?.numberValue ?? 0)
         report.lists = lists.lists.count
         report["synthesize"].done = anchors
         report["synthesize"].total = anchors
@@ -129,8 +130,7 @@ public struct RefineJobRunner: JobRunner {
         // 2. Train the active version on them and publish the candidate.
         report["train"].state = "running"
         publish(report)
-        let dev: STSPairs
-        do { dev = try STSPairs(path: s.devPath) } catch { throw fail("train", "development set: \(error)") }
+        let dev = s.dev
         let teacher: BertModel
         do { teacher = s.teacher == "active" ? student : try BertModel(directory: URL(fileURLWithPath: teacherPath(s.teacher))) } catch {
             throw fail("train", "cannot load the teacher \(s.teacher): \(error)")
@@ -178,12 +178,10 @@ public struct RefineJobRunner: JobRunner {
         do {
             try row(s.devName, "dev", "spearman", bound: s.minGain) { STSEvaluation.run(model: $0, pairs: dev).spearman }
             for check in s.checks {
-                switch check.kind {
-                case .sts:
-                    let pairs = try STSPairs(path: check.path)
+                switch check.contents {
+                case let .sts(pairs):
                     try row(check.name, "sts", "spearman", bound: check.maxLoss) { STSEvaluation.run(model: $0, pairs: pairs).spearman }
-                case .retrieval:
-                    let set = try BEIRSet(directory: URL(fileURLWithPath: check.path))
+                case let .retrieval(set):
                     try row(check.name, "retrieval", "ndcg@10", bound: check.maxLoss) {
                         try RetrievalEvaluation.run(model: $0, set: set, threads: 1).ndcgAt10 * 100
                     }

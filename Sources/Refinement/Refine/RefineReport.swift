@@ -1,5 +1,6 @@
 import Foundation
 import Jobs
+import Storage
 
 // MARK: - What a refine job shows while it runs
 
@@ -53,14 +54,14 @@ public struct RefineReport: Sendable {
         stages.first { $0.state == "running" }?.name ?? stages.last { $0.state != "pending" }?.name ?? "queued"
     }
 
-    static func rounded(_ x: Double) -> JobValue { .number((x * 100).rounded() / 100) }
+    static func rounded(_ x: Double) -> JSONValue { .number((x * 100).rounded() / 100) }
 
     /// The report as the job's `result`.
-    public var value: JobValue {
-        var o: [String: JobValue] = [
+    public var value: JSONValue {
+        var o: [String: JSONValue] = [
             "stage": .string(current),
             "stages": .array(stages.map { s in
-                var v: [String: JobValue] = ["name": .string(s.name), "state": .string(s.state),
+                var v: [String: JSONValue] = ["name": .string(s.name), "state": .string(s.state),
                                              "done": .number(Double(s.done)), "total": .number(Double(s.total))]
                 if let d = s.detail { v["detail"] = .string(d) }
                 return .object(v)
@@ -70,8 +71,8 @@ public struct RefineReport: Sendable {
                          "before": Self.rounded(r.before), "after": Self.rounded(r.after), "delta": Self.rounded(r.delta),
                          (r.kind == "dev" ? "min_gain" : "max_loss"): .number(r.bound)])
             }),
-            "gate": .object(["enabled": .bool(gateEnabled), "passed": gatePassed.map(JobValue.bool) ?? .null,
-                             "reasons": .array(reasons.map(JobValue.string))]),
+            "gate": .object(["enabled": .bool(gateEnabled), "passed": gatePassed.map(JSONValue.bool) ?? .null,
+                             "reasons": .array(reasons.map(JSONValue.string))]),
             "activated": .bool(activated),
         ]
         if let parent { o["parent"] = .string(parent) }

@@ -1,5 +1,6 @@
 import Foundation
 import Jobs
+import Storage
 
 // MARK: - Settings of a refine job
 
@@ -8,11 +9,14 @@ import Jobs
 public struct RefineCheck: Sendable {
     /// `sts` (pairs JSONL, Spearman) or `retrieval` (BEIR folder, nDCG@10).
     public enum Kind: String, Sendable { case sts, retrieval }
-    public var kind: Kind
+    /// The set itself, read (and so checked) while parsing.
+    public enum Contents: Sendable {
+        case sts(STSPairs)
+        case retrieval(BEIRSet)
+    }
+    public var contents: Contents
     /// The path as the request gave it (shown in the table).
     public var name: String
-    /// The path resolved under the data directory.
-    public var path: String
     public var maxLoss: Double
 }
 
@@ -23,9 +27,9 @@ public struct RefineSettings: Sendable {
     public var training = TrainingOptions()
     /// `active` (default: the version being refined), `base`, or a version id.
     public var teacher = "active"
-    /// The development set as given (the server's default when absent) and resolved.
+    /// The development set as given (the server's default when absent), and as read.
     public var devName: String
-    public var devPath: String
+    public var dev: STSPairs
     /// Whether to activate only a candidate that passes the gate.
     public var gate = true
     /// Least dev gain (Spearman × 100) the gate accepts.
@@ -45,12 +49,12 @@ public struct RefineSettings: Sendable {
     /// Parses `p`. `resolve(field, path)` makes a path absolute under the
     /// data directory (throwing `JobError.invalid` otherwise); `defaultDev`
     /// is the server's development set.
-    public static func parse(_ p: [String: JobValue], defaultDev: String,
+    public static func parse(_ p: [String: JSONValue], defaultDev: String,
                              resolve: (String, String) throws -> String) throws -> RefineSettings {
         func bad(_ field: String, _ message: String) -> JobError { .invalid(field: field, message: message) }
         func number(_ field: String) throws -> Double? {
             guard let v = p[field], v != .null else { return nil }
-            guard let n = v.number, n.isFinite else { throw bad(field, "\(field) must be a number") }
+            guard let n = v.numberValue, n.isFinite else { throw bad(field, "\(field) must be a number") }
             return n
         }
         func integer(_ field: String, min: Int) throws -> Int? {
@@ -60,11 +64,10 @@ public struct RefineSettings: Sendable {
         }
         func string(_ field: String) throws -> String? {
             guard let v = p[field], v != .null else { return nil }
-            guard let s = v.string, !s.isEmpty else { throw bad(field, "\(field) must be a non-empty string") }
+            guard let s = v.stringValue, !s.isEmpty else { throw bad(field, "\(field) must be a non-empty string") }
             return s
         }
 
-        var s = RefineSettings(devName: defaultDev, devPath: defaultDev)
         var t = TrainingOptions()
         t.steps = try integer("steps", min: 1)
         if let v = try number("learning_rate") { t.learningRate = v }
@@ -83,26 +86,29 @@ public struct RefineSettings: Sendable {
             let field = name.replacingOccurrences(of: "-", with: "").replacingOccurrences(of: " ", with: "_")
             throw bad(field, "\(field) \(reason)")
         }
-        s.training = t
 
-        if let teacher = try string("teacher") { s.teacher = teacher }
+        let teacher = try string("teacher")
+        var devName = defaultDev, devPath = defaultDev
         if let dev = try string("dev") {
-            s.devName = dev
-            s.devPath = try resolve("dev", dev)
+            devName = dev
+            devPath = try resolve("dev", dev)
         }
-        do { _ = try STSPairs(path: s.devPath) } catch {
+        let dev: STSPairs
+        do { dev = try STSPairs(path: devPath) } catch {
             let hint = p["dev"] == nil ? " (the server's default, --dev-set; give dev: a pairs JSONL under the data directory)" : ""
-            throw bad("dev", "development set \(s.devName)\(hint): \(error)")
+            throw bad("dev", "development set \(devName)\(hint): \(error)")
         }
+        var s = RefineSettings(training: t, devName: devName, dev: dev)
+        if let teacher { s.teacher = teacher }
         if let g = p["gate"], g != .null {
-            guard let b = g.bool else { throw bad("gate", "gate must be true or false") }
+            guard let b = g.boolValue else { throw bad("gate", "gate must be true or false") }
             s.gate = b
         }
         if let v = try number("min_gain") { s.minGain = v }
         let defaultMaxLoss = try number("max_loss") ?? 0.2
         guard defaultMaxLoss >= 0 else { throw bad("max_loss", "max_loss must be ≥ 0 (points × 100 the candidate may lose)") }
         if let c = p["checks"], c != .null {
-            guard let list = c.array else { throw bad("checks", "checks must be an array of {kind, file | dir, max_loss?}") }
+            guard let list = c.arrayValue else { throw bad("checks", "checks must be an array of {kind, file | dir, max_loss?}") }
             for (i, item) in list.enumerated() {
                 s.checks.append(try check(item, index: i, defaultMaxLoss: defaultMaxLoss, resolve: resolve))
             }
@@ -112,33 +118,34 @@ public struct RefineSettings: Sendable {
         return s
     }
 
-    static func check(_ item: JobValue, index i: Int, defaultMaxLoss: Double,
+    static func check(_ item: JSONValue, index i: Int, defaultMaxLoss: Double,
                       resolve: (String, String) throws -> String) throws -> RefineCheck {
         let field = "checks[\(i)]"
-        guard let o = item.object else { throw JobError.invalid(field: field, message: "\(field) must be an object {kind, file | dir}") }
-        guard let kindName = o["kind"]?.string, let kind = RefineCheck.Kind(rawValue: kindName) else {
+        guard let o = item.objectValue else { throw JobError.invalid(field: field, message: "\(field) must be an object {kind, file | dir}") }
+        guard let kindName = o["kind"]?.stringValue, let kind = RefineCheck.Kind(rawValue: kindName) else {
             throw JobError.invalid(field: "\(field).kind", message: "\(field).kind must be sts or retrieval")
         }
         let key = kind == .sts ? "file" : "dir"
-        guard let name = o[key]?.string, !name.isEmpty else {
+        guard let name = o[key]?.stringValue, !name.isEmpty else {
             throw JobError.invalid(field: "\(field).\(key)", message: "a \(kind.rawValue) check needs \(key): a path under the data directory")
         }
         let path = try resolve("\(field).\(key)", name)
+        let contents: RefineCheck.Contents
         do {
             switch kind {
-            case .sts: _ = try STSPairs(path: path)
-            case .retrieval: _ = try BEIRSet(directory: URL(fileURLWithPath: path))
+            case .sts: contents = .sts(try STSPairs(path: path))
+            case .retrieval: contents = .retrieval(try BEIRSet(directory: URL(fileURLWithPath: path)))
             }
         } catch {
             throw JobError.invalid(field: "\(field).\(key)", message: "\(name): \(error)")
         }
         var maxLoss = defaultMaxLoss
         if let m = o["max_loss"], m != .null {
-            guard let n = m.number, n.isFinite, n >= 0 else {
+            guard let n = m.numberValue, n.isFinite, n >= 0 else {
                 throw JobError.invalid(field: "\(field).max_loss", message: "\(field).max_loss must be a number ≥ 0")
             }
             maxLoss = n
         }
-        return RefineCheck(kind: kind, name: name, path: path, maxLoss: maxLoss)
+        return RefineCheck(contents: contents, name: name, maxLoss: maxLoss)
     }
 }

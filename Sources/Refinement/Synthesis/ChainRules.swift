@@ -1,4 +1,5 @@
 import Foundation
+import Generator
 
 // MARK: - Cleaning, hygiene and the paper's filters
 
@@ -117,30 +118,12 @@ public enum ChainRules {
 /// times is not enough: numbers are one token per digit ("2000" ends in
 /// three "0"s), and those are fine.
 public struct LoopDetector: Sendable {
-    private let units = RepetitionStopShape(minPeriod: 2, maxPeriod: 8, times: 3)
-    private let single = RepetitionStopShape(minPeriod: 1, maxPeriod: 1, times: 5)
+    private let units = RepetitionStop(minPeriod: 2, maxPeriod: 8, times: 3)
+    private let single = RepetitionStop(minPeriod: 1, maxPeriod: 1, times: 5)
 
     /// A detector with those thresholds.
     public init() {}
 
     /// Whether `tokens` ends in a loop.
-    public func isLooping(_ tokens: [Int32]) -> Bool { units.matches(tokens) || single.matches(tokens) }
-}
-
-/// A tail that is one unit of `minPeriod…maxPeriod` tokens repeated `times` times.
-struct RepetitionStopShape: Sendable {
-    let minPeriod: Int, maxPeriod: Int, times: Int
-
-    func matches(_ tokens: [Int32]) -> Bool {
-        let count = tokens.count
-        for p in minPeriod...maxPeriod where p * times <= count {
-            var periodic = true
-            for k in (count - p * (times - 1))..<count where tokens[k] != tokens[k - p] {
-                periodic = false
-                break
-            }
-            if periodic { return true }
-        }
-        return false
-    }
+    public func isLooping(_ tokens: [Int32]) -> Bool { units.isLooping(tokens) || single.isLooping(tokens) }
 }

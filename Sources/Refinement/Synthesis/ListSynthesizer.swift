@@ -1,4 +1,5 @@
 import Foundation
+import Generator
 
 // MARK: - Chains decoded as one batch
 
@@ -87,13 +88,5 @@ public final class ListSynthesizer {
             o.kept = false
         }
         return o
-    }
-}
-
-extension Duration {
-    /// The duration in seconds.
-    var seconds: Double {
-        let (s, atto) = components
-        return Double(s) + Double(atto) * 1e-18
     }
 }

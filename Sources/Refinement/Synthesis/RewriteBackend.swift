@@ -195,8 +195,7 @@ public final class RemoteRewriter: RewriteBackend {
             work.promptTokens += g.promptTokens
             out.append(RewriteOutput(text: g.text, looped: false))
         }
-        let d = clock.now - start
-        work.seconds += Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        work.seconds += (clock.now - start).seconds
         return out
     }
 

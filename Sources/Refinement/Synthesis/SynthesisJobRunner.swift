@@ -1,5 +1,6 @@
 import Foundation
 import Jobs
+import Storage
 import Synchronization
 
 // MARK: - Synthesis as a background job
@@ -53,35 +54,31 @@ public struct SynthesisJobRunner: JobRunner {
     /// Name of the dropped-chains file in a job's folder.
     public static let rejectedFile = "rejected.jsonl"
 
-    public func validate(_ p: [String: JobValue]) throws -> [String: JobValue] {
+    public func validate(_ p: [String: JSONValue]) throws -> [String: JSONValue] {
         var out = p
         let inputs = ["sentences", "file"].filter { p[$0] != nil && p[$0] != .null }
         guard inputs.count == 1 else {
             throw JobError.invalid(field: "sentences", message: "give exactly one input: sentences (an array), collection with sample, or file")
         }
         if let s = p["sentences"], s != .null {
-            guard let list = s.array, list.allSatisfy({ $0.string != nil }) else {
+            guard let list = s.arrayValue, list.allSatisfy({ $0.stringValue != nil }) else {
                 throw JobError.invalid(field: "sentences", message: "sentences must be an array of strings")
             }
-            let anchors = SynthesisRun.distinctAnchors(list.compactMap(\.string))
+            let anchors = SynthesisRun.distinctAnchors(list.compactMap(\.stringValue))
             guard !anchors.isEmpty else { throw JobError.invalid(field: "sentences", message: "sentences is empty: give at least one non-empty sentence") }
             guard anchors.count <= 100_000 else { throw JobError.invalid(field: "sentences", message: "sentences: at most 100000 per job") }
         }
         if let f = p["file"], f != .null {
-            guard let path = f.string else { throw JobError.invalid(field: "file", message: "file must be a path (string) under the data directory") }
+            guard let path = f.stringValue else { throw JobError.invalid(field: "file", message: "file must be a path (string) under the data directory") }
             let resolved = try resolveFile(path)
             do { _ = try AnchorSource.read(path: resolved) } catch let e as SynthesisError {
                 throw JobError.invalid(field: "file", message: e.description)
             }
         }
         // Settings: decoded with the same names and defaults as the CLI, then range-checked.
-        var settingsObject: [String: JobValue] = [:]
-        for key in ["rounds", "guidance_scale", "max_new_tokens", "ngram_block", "hygiene", "min_list_length", "batch_chains"] {
-            if let v = p[key], v != .null { settingsObject[key] = v }
-        }
         let settings: SynthesisSettings
         do {
-            settings = try JSONDecoder().decode(SynthesisSettings.self, from: JSONEncoder().encode(JobValue.object(settingsObject)))
+            settings = try Self.settings(p)
         } catch {
             let field = (error as? DecodingError).flatMap(Self.field) ?? "rounds"
             throw JobError.invalid(field: field, message: "\(field) has the wrong type")
@@ -89,10 +86,10 @@ public struct SynthesisJobRunner: JobRunner {
         do { try settings.validate() } catch let SynthesisError.invalidSetting(field, message) {
             throw JobError.invalid(field: field, message: message)
         }
-        for (k, v) in try JSONDecoder().decode([String: JobValue].self, from: JSONEncoder().encode(settings)) { out[k] = v }
+        for (k, v) in try JSONDecoder().decode([String: JSONValue].self, from: JSONEncoder().encode(settings)) { out[k] = v }
         // Generator: a GGUF path (checked now) or an OpenAI-compatible base URL.
-        let generator = p["generator"]?.string ?? defaultGenerator
-        if let g = p["generator"], g != .null, g.string == nil {
+        let generator = p["generator"]?.stringValue ?? defaultGenerator
+        if let g = p["generator"], g != .null, g.stringValue == nil {
             throw JobError.invalid(field: "generator", message: "generator must be a GGUF path or an http(s) URL")
         }
         if !RewriteBackends.isRemote(generator) && !FileManager.default.fileExists(atPath: generator) {
@@ -100,6 +97,12 @@ public struct SynthesisJobRunner: JobRunner {
         }
         out["generator"] = .string(generator)
         return out
+    }
+
+    /// The settings among the flat fields `p`, with the CLI's names and defaults.
+    static func settings(_ p: [String: JSONValue]) throws -> SynthesisSettings {
+        let fields = p.filter { $0.value != .null && SynthesisSettings.CodingKeys(stringValue: $0.key) != nil }
+        return try JSONDecoder().decode(SynthesisSettings.self, from: JSONEncoder().encode(JSONValue.object(fields)))
     }
 
     static func field(_ e: DecodingError) -> String? {
@@ -121,17 +124,17 @@ public struct SynthesisJobRunner: JobRunner {
         return full
     }
 
-    public func run(_ context: JobContext) throws -> JobValue? {
+    public func run(_ context: JobContext) throws -> JSONValue? {
         let p = context.parameters
-        let settings = try JSONDecoder().decode(SynthesisSettings.self, from: JSONEncoder().encode(JobValue.object(p)))
+        let settings = try Self.settings(p)
         let anchors: [String]
-        if let file = p["file"]?.string {
+        if let file = p["file"]?.stringValue {
             anchors = try AnchorSource.read(path: try resolveFile(file))
         } else {
-            anchors = (p["sentences"]?.array ?? []).compactMap(\.string)
+            anchors = (p["sentences"]?.arrayValue ?? []).compactMap(\.stringValue)
         }
         let backend = try RewriteBackends.make(
-            generator: p["generator"]?.string ?? defaultGenerator, remoteModel: p["generator_model"]?.string ?? "default",
+            generator: p["generator"]?.stringValue ?? defaultGenerator, remoteModel: p["generator_model"]?.stringValue ?? "default",
             settings: settings, anchors: anchors, threads: threads)
         for note in backend.notes { context.note(note) }
         let lists = try ListsFile(path: context.directory.appendingPathComponent(Self.listsFile).path)
@@ -148,7 +151,7 @@ public struct SynthesisJobRunner: JobRunner {
             context.report(done: done, total: total)
         }
         if context.isCancelled { throw JobError.cancelled }
-        var result = try JSONDecoder().decode([String: JobValue].self, from: JSONEncoder().encode(summary))
+        var result = try JSONDecoder().decode([String: JSONValue].self, from: JSONEncoder().encode(summary))
         result["lists_in_file"] = .number(Double(lists.lines))
         return .object(result)
     }

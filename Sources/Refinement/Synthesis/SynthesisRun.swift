@@ -1,4 +1,5 @@
 import Foundation
+import Generator
 
 // MARK: - One synthesis over a set of anchors
 

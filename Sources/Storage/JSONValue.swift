@@ -1,6 +1,7 @@
 // MARK: - JSON values
 
-/// A JSON value: what document metadata and filter conditions are made of.
+/// A JSON value: what document metadata, filter conditions and job
+/// parameters and results are made of.
 ///
 /// Numbers are `Double`, as in JSON itself; integers up to 2^53 round-trip
 /// exactly. `Codable` reads and writes plain JSON, so the Service can decode
@@ -34,6 +35,18 @@ public enum JSONValue: Sendable, Hashable {
     /// The string, or nil when this is not a string.
     public var stringValue: String? {
         if case .string(let s) = self { return s }
+        return nil
+    }
+
+    /// The Boolean, or nil when this is not a Boolean.
+    public var boolValue: Bool? {
+        if case .bool(let b) = self { return b }
+        return nil
+    }
+
+    /// The member `key` of an object (nil when absent or when this is not an object).
+    public subscript(key: String) -> JSONValue? {
+        if case .object(let o) = self { return o[key] }
         return nil
     }
 
