@@ -175,7 +175,7 @@ public final class LlamaDecoder {
             bytes[i].append(contentsOf: model.tokenizer.bpe.bytes(of: tok))
             next[posSlot[i]] = tok; pos[posSlot[i]] += 1
             if let nb = negSlot[i] { next[nb] = tok; pos[nb] += 1 }
-            if !options.stopStrings.isEmpty, stopStringEnd(bytes[i], options.stopStrings) != nil {
+            if !options.stopStrings.isEmpty, stopStringStart(bytes[i], options.stopStrings) != nil {
                 finish[i] = .stopString
             } else if stop?(i, generated[i]) == true {
                 finish[i] = .stopCondition
@@ -188,7 +188,7 @@ public final class LlamaDecoder {
 
         return (0..<pairs.count).map { i in
             var b = bytes[i]
-            if finish[i] == .stopString, let cut = stopStringEnd(b, options.stopStrings) { b = Array(b[..<cut]) }
+            if finish[i] == .stopString, let cut = stopStringStart(b, options.stopStrings) { b = Array(b[..<cut]) }
             return Generation(tokens: generated[i], text: String(decoding: b, as: UTF8.self),
                               finishReason: finish[i] ?? .maxTokens, promptTokens: pairs[i].positive.count)
         }
@@ -215,19 +215,6 @@ public final class LlamaDecoder {
         let s = model.makeState(slots: slots, contextLength: context, maxRows: max(64, 2 * slots))
         state = s
         return s
-    }
-
-    /// Byte offset where the first stop string starts in `bytes`, if any occurs.
-    private func stopStringEnd(_ bytes: [UInt8], _ stops: [String]) -> Int? {
-        var best: Int?
-        for stop in stops where !stop.isEmpty {
-            let pat = Array(stop.utf8)
-            guard pat.count <= bytes.count else { continue }
-            for start in 0...(bytes.count - pat.count) where bytes[start] == pat[0] {
-                if Array(bytes[start..<(start + pat.count)]) == pat { best = min(best ?? start, start); break }
-            }
-        }
-        return best
     }
 }
 

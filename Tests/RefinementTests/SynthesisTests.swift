@@ -47,4 +47,51 @@ final class SynthesisTests: XCTestCase {
         }
         XCTAssertTrue(batched.contains { $0.kept && $0.list.count == 5 }, "at least one complete list of N + 1 = 5")
     }
+
+    /// The local rewriter without its streaming side: one round of every
+    /// live chain per call, the way chains were batched before refilling.
+    final class RoundsOnly: RewriteBackend {
+        let inner: LocalRewriter
+        init(_ inner: LocalRewriter) { self.inner = inner }
+        var name: String { inner.name }
+        var notes: [String] { inner.notes }
+        var work: RewriteWork { inner.work }
+        func rewrite(_ requests: [RewriteRequest], cancelled: @escaping () -> Bool) throws -> [RewriteOutput] {
+            try inner.rewrite(requests, cancelled: cancelled)
+        }
+    }
+
+    func testRefilledBatchEqualsChainsAloneAndRoundBatches() throws {
+        guard let path = Self.modelPath else { throw XCTSkip("model file missing: run scripts/fetch-models") }
+        let model = try LlamaModel(path: path)
+        QuantMatmul.threads = 2
+        let anchors = ["A man is playing a guitar on the street.", "Two dogs run across a snowy field.",
+                       "The committee approved the new budget on Monday.", "She opened the window to let in the cold air.",
+                       "The train to the coast was delayed by an hour."]
+        var settings = SynthesisSettings()
+        settings.rounds = 6
+        settings.maxNewTokens = 40
+        func run(_ backend: RewriteBackend, batch: Int) throws -> (outcomes: [ChainOutcome], order: [String]) {
+            var s = settings
+            s.batchChains = batch
+            var out: [ChainOutcome] = []
+            try ListSynthesizer(backend: backend, settings: s).run(anchors, cancelled: { false }) { out.append($0) }
+            return (out.sorted { $0.anchor < $1.anchor }, out.map(\.anchor))
+        }
+        // Two places for five anchors: a chain's next round, or the next anchor,
+        // takes a place as soon as the rewrite in it ends.
+        let streamer = try LocalRewriter(model: model, name: "test", settings: settings)
+        let refilled = try run(streamer, batch: 2)
+        let alone = try run(try LocalRewriter(model: model, name: "test", settings: settings), batch: 1)
+        let rounds = try run(RoundsOnly(try LocalRewriter(model: model, name: "test", settings: settings, reusePrefix: false)), batch: 5)
+        XCTAssertEqual(refilled.outcomes.map(\.list), alone.outcomes.map(\.list))
+        XCTAssertEqual(refilled.outcomes.map(\.list), rounds.outcomes.map(\.list))
+        XCTAssertEqual(refilled.outcomes.map(\.stop), alone.outcomes.map(\.stop))
+        XCTAssertEqual(refilled.outcomes.map(\.stop), rounds.outcomes.map(\.stop))
+        XCTAssertEqual(refilled.outcomes.map(\.kept), rounds.outcomes.map(\.kept))
+        XCTAssertEqual(refilled.outcomes.count, anchors.count)
+        XCTAssertTrue(refilled.outcomes.contains { $0.list.count > 2 }, "chains went past round 1")
+        // Negative prompts came from the previous round's cache, not from the model again.
+        XCTAssertGreaterThan(streamer.work.reusedNegativeTokens, 0)
+    }
 }

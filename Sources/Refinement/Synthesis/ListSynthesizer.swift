@@ -19,11 +19,16 @@ public struct ChainOutcome: Sendable {
     public var stoppedBy: String?
 }
 
-/// Builds ranking lists (docs/method.md §1): every anchor starts a chain; each
-/// call to the backend runs one round of every live chain as one batch
-/// (up to `batchChains` chains), and a finished chain's place is taken by
-/// the next anchor at once, so the batch stays full. Round r rewrites
+/// Builds ranking lists (docs/method.md §1): every anchor starts a chain,
+/// and up to `batchChains` chains are decoded together. Round r rewrites
 /// x(r-1) pushed away from x(r-2) (x0 in round 1).
+///
+/// With a streaming backend (the local model) the batch is refilled at
+/// every decoding step: a chain whose rewrite ends starts its next round
+/// at once, and a chain that ends gives its place to the next anchor, so
+/// no place waits for the slowest rewrite. Other backends run one round of
+/// every live chain per call. A chain's list does not depend on which
+/// chains share its batch (`SynthesisTests`).
 public final class ListSynthesizer {
     let backend: RewriteBackend
     let settings: SynthesisSettings
@@ -46,6 +51,65 @@ public final class ListSynthesizer {
     public func run(
         _ anchors: [String], cancelled: @escaping () -> Bool, finished: (ChainOutcome) throws -> Void
     ) throws {
+        if let streaming = backend as? StreamingRewriteBackend {
+            try runStreaming(anchors, streaming, cancelled: cancelled, finished: finished)
+        } else {
+            try runRounds(anchors, cancelled: cancelled, finished: finished)
+        }
+    }
+
+    private func request(_ c: Chain) -> RewriteRequest {
+        RewriteRequest(current: c.list[c.list.count - 1], previous: c.list[max(0, c.list.count - 2)], anchor: c.anchor)
+    }
+
+    /// Takes a round's output into `chain`; answers the outcome when the chain ended.
+    private func advance(_ chain: inout Chain, _ out: RewriteOutput, now: ContinuousClock.Instant) -> ChainOutcome? {
+        let text = settings.hygiene ? ChainRules.firstLine(out.text) : ChainRules.clean(out.text)
+        let stop = ChainRules.judge(text, list: chain.list, hygiene: settings.hygiene, looped: out.looped)
+        if stop == nil { chain.list.append(text) }
+        guard stop != nil || chain.list.count == settings.rounds + 1 else { return nil }
+        var o = outcome(chain, stop: stop, seconds: (now - chain.started).seconds)
+        if stop != nil { o.stoppedBy = String(ChainRules.clean(out.text).prefix(400)) }
+        return o
+    }
+
+    /// Continuous batching: one place per chain, refilled at every step.
+    private func runStreaming(
+        _ anchors: [String], _ backend: StreamingRewriteBackend, cancelled: @escaping () -> Bool,
+        finished: (ChainOutcome) throws -> Void
+    ) throws {
+        let clock = ContinuousClock()
+        let stream = try backend.makeStream(places: min(settings.batchChains, max(1, anchors.count)))
+        var places = [Chain?](repeating: nil, count: min(settings.batchChains, max(1, anchors.count)))
+        var next = 0
+        while true {
+            if cancelled() { return }
+            for p in places.indices where places[p] == nil && next < anchors.count {
+                let chain = Chain(anchor: anchors[next], list: [anchors[next]], started: clock.now)
+                next += 1
+                try stream.start(place: p, request(chain))
+                places[p] = chain
+            }
+            if places.allSatisfy({ $0 == nil }) { return }
+            let ended = stream.step(cancelled: cancelled)
+            if cancelled() { return }
+            for (p, out) in ended {
+                guard var chain = places[p] else { continue }
+                if let o = advance(&chain, out, now: clock.now) {
+                    places[p] = nil
+                    try finished(o)
+                } else {
+                    try stream.start(place: p, request(chain))
+                    places[p] = chain
+                }
+            }
+        }
+    }
+
+    /// One round of every live chain per backend call.
+    private func runRounds(
+        _ anchors: [String], cancelled: @escaping () -> Bool, finished: (ChainOutcome) throws -> Void
+    ) throws {
         let clock = ContinuousClock()
         var next = 0
         var live: [Chain] = []
@@ -56,21 +120,11 @@ public final class ListSynthesizer {
                 next += 1
             }
             if live.isEmpty { return }
-            let requests = live.map { c in
-                RewriteRequest(current: c.list[c.list.count - 1], previous: c.list[max(0, c.list.count - 2)], anchor: c.anchor)
-            }
-            let outputs = try backend.rewrite(requests, cancelled: cancelled)
+            let outputs = try backend.rewrite(live.map(request), cancelled: cancelled)
             if cancelled() { return }
             var still: [Chain] = []
             for (var chain, out) in zip(live, outputs) {
-                let text = settings.hygiene ? ChainRules.firstLine(out.text) : ChainRules.clean(out.text)
-                let stop = ChainRules.judge(text, list: chain.list, hygiene: settings.hygiene, looped: out.looped)
-                if stop == nil { chain.list.append(text) }
-                let complete = chain.list.count == settings.rounds + 1
-                guard stop != nil || complete else { still.append(chain); continue }
-                var o = outcome(chain, stop: stop, seconds: (clock.now - chain.started).seconds)
-                if stop != nil { o.stoppedBy = String(ChainRules.clean(out.text).prefix(400)) }
-                try finished(o)
+                if let o = advance(&chain, out, now: clock.now) { try finished(o) } else { still.append(chain) }
             }
             live = still
         }

@@ -31,6 +31,9 @@ public struct RewriteWork: Sendable {
     public var promptTokens = 0
     /// Prompt tokens skipped because the shared prefix's cache was copied in.
     public var reusedPrefixTokens = 0
+    /// Prompt tokens skipped because a negative prompt's cache was kept
+    /// from the chain's previous round (where it was the positive prompt).
+    public var reusedNegativeTokens = 0
     /// Seconds in the model.
     public var seconds = 0.0
 }
@@ -88,7 +91,7 @@ public enum RewriteBackends {
 public final class LocalRewriter: RewriteBackend {
     public let name: String
     public var notes: [String] { [] }
-    public private(set) var work = RewriteWork()
+    public internal(set) var work = RewriteWork()
     let model: LlamaModel
     let decoder: LlamaDecoder
     let prompt: RewritePrompt
@@ -116,45 +119,76 @@ public final class LocalRewriter: RewriteBackend {
     public func tokenCount(_ sentence: String) -> Int { prompt.sentenceTokens(sentence).count }
 
     public func rewrite(_ requests: [RewriteRequest], cancelled: @escaping () -> Bool) throws -> [RewriteOutput] {
-        let pairs = requests.map {
-            GuidedPrompt(positive: prompt.tokens(rewriting: $0.current), negative: prompt.tokens(rewriting: $0.previous))
-        }
-        let blockers = settings.ngramBlock > 0
-            ? requests.map { NGramBlocker(source: prompt.sentenceTokens($0.current), n: settings.ngramBlock) } : []
-        let loop = LoopDetector()
-        var looped = [Bool](repeating: false, count: requests.count)
-        let hygiene = settings.hygiene
-        let options = GenerationOptions(maxTokens: settings.maxNewTokens, stopStrings: ["```"],
-                                        guidanceScale: Float(settings.guidanceScale))
-        // Hygiene keeps only an output's first line and stops a chain whose
-        // output passes twice the anchor's length, so decoding can stop as
-        // soon as either is certain: same outcome, fewer steps.
-        let bpe = model.tokenizer.bpe
-        let limits = requests.map { 2 * max($0.anchor.count, 20) }
-        var scalars = [Int](repeating: 0, count: requests.count), text = [Bool](repeating: false, count: requests.count)
+        let pairs = requests.map(pair)
+        let steering = requests.map(steer)
         let gens = try decoder.generateGuided(
             pairs, options: options, prefix: prefix,
-            logits: blockers.isEmpty ? nil : { seq, generated, scores in blockers[seq].apply(generated: generated, scores: scores) },
-            stop: { seq, generated in
-                // Only hygiene stops a round early; the paper's recipe spends the budget.
-                guard hygiene else { return false }
-                if loop.isLooping(generated) { looped[seq] = true; return true }
-                for b in bpe.bytes(of: generated[generated.count - 1]) {
-                    if b == UInt8(ascii: "\n") && text[seq] { return true }
-                    if b != UInt8(ascii: " ") && b != UInt8(ascii: "\n") && b != UInt8(ascii: "`") { text[seq] = true }
-                    // Characters counted as UTF-8 lead bytes, once the text has begun;
-                    // a few spare for trailing spaces or backticks the cleaning removes.
-                    if text[seq] && b & 0xC0 != 0x80 { scalars[seq] += 1 }
-                }
-                return scalars[seq] > limits[seq] + 8
-            },
+            logits: settings.ngramBlock > 0 ? { seq, generated, scores in steering[seq].logits(generated, scores) } : nil,
+            stop: { seq, generated in steering[seq].stop(generated) },
             interrupt: cancelled)
         let t = decoder.lastTimings
         work.generatedTokens += gens.reduce(0) { $0 + $1.tokens.count }
         work.promptTokens += t.prefillTokens
         work.reusedPrefixTokens += t.reusedPrefixTokens
         work.seconds += t.prefillSeconds + t.decodeSeconds
-        return zip(gens, looped).map { RewriteOutput(text: $0.text, looped: $1) }
+        return zip(gens, steering).map { RewriteOutput(text: $0.text, looped: $1.looped) }
+    }
+
+    /// Greedy, guided, at most `maxNewTokens`, ended by the closing backticks.
+    var options: GenerationOptions {
+        GenerationOptions(maxTokens: settings.maxNewTokens, stopStrings: ["```"], guidanceScale: Float(settings.guidanceScale))
+    }
+
+    /// The request's positive prompt (rewrite x(r-1)) and negative prompt (x(r-2)).
+    func pair(_ r: RewriteRequest) -> GuidedPrompt {
+        GuidedPrompt(positive: prompt.tokens(rewriting: r.current), negative: prompt.tokens(rewriting: r.previous))
+    }
+
+    /// A fresh n-gram blocker and early-stop state for one rewrite.
+    func steer(_ r: RewriteRequest) -> RewriteSteering {
+        RewriteSteering(blocker: settings.ngramBlock > 0 ? NGramBlocker(source: prompt.sentenceTokens(r.current), n: settings.ngramBlock) : nil,
+                        hygiene: settings.hygiene, lengthLimit: 2 * max(r.anchor.count, 20), tokenizer: model.tokenizer)
+    }
+}
+
+/// The per-rewrite hooks of the local model: source n-gram blocking on the
+/// scores, and hygiene's early stops.
+final class RewriteSteering {
+    let blocker: NGramBlocker?
+    let hygiene: Bool
+    let limit: Int
+    let tokenizer: TextTokenizer
+    let loop = LoopDetector()
+    /// Whether decoding stopped because the output began repeating itself.
+    private(set) var looped = false
+    private var scalars = 0, text = false
+
+    init(blocker: NGramBlocker?, hygiene: Bool, lengthLimit: Int, tokenizer: TextTokenizer) {
+        self.blocker = blocker
+        self.hygiene = hygiene
+        limit = lengthLimit
+        self.tokenizer = tokenizer
+    }
+
+    func logits(_ generated: [Int32], _ scores: UnsafeMutableBufferPointer<Float>) {
+        blocker?.apply(generated: generated, scores: scores)
+    }
+
+    /// Hygiene keeps only an output's first line and stops a chain whose
+    /// output passes twice the anchor's length, so decoding can stop as
+    /// soon as either is certain: same outcome, fewer steps.
+    func stop(_ generated: [Int32]) -> Bool {
+        // Only hygiene stops a round early; the paper's recipe spends the budget.
+        guard hygiene else { return false }
+        if loop.isLooping(generated) { looped = true; return true }
+        for b in tokenizer.bpe.bytes(of: generated[generated.count - 1]) {
+            if b == UInt8(ascii: "\n") && text { return true }
+            if b != UInt8(ascii: " ") && b != UInt8(ascii: "\n") && b != UInt8(ascii: "`") { text = true }
+            // Characters counted as UTF-8 lead bytes, once the text has begun;
+            // a few spare for trailing spaces or backticks the cleaning removes.
+            if text && b & 0xC0 != 0x80 { scalars += 1 }
+        }
+        return scalars > limit + 8
     }
 }
 

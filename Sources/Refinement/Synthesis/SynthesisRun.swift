@@ -19,12 +19,15 @@ public struct SynthesisSummary: Sendable, Codable {
     public var generatedTokens = 0
     public var promptTokens = 0
     public var reusedPrefixTokens = 0
+    /// Prompt tokens skipped because a negative branch kept the previous round's cache.
+    public var reusedNegativeTokens = 0
     /// Wall-clock seconds of this run.
     public var seconds = 0.0
 
     enum CodingKeys: String, CodingKey {
         case anchors, alreadyDone = "already_done", kept, dropped, stops, generatedTokens = "generated_tokens"
-        case promptTokens = "prompt_tokens", reusedPrefixTokens = "reused_prefix_tokens", seconds
+        case promptTokens = "prompt_tokens", reusedPrefixTokens = "reused_prefix_tokens"
+        case reusedNegativeTokens = "reused_negative_tokens", seconds
     }
 }
 
@@ -64,6 +67,7 @@ public struct SynthesisRun {
             summary.generatedTokens = w.generatedTokens - work0.generatedTokens
             summary.promptTokens = w.promptTokens - work0.promptTokens
             summary.reusedPrefixTokens = w.reusedPrefixTokens - work0.reusedPrefixTokens
+            summary.reusedNegativeTokens = w.reusedNegativeTokens - work0.reusedNegativeTokens
             summary.seconds = (clock.now - start).seconds
         }
         progress(summary.alreadyDone, anchors.count, summary)
