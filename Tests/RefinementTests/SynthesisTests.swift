@@ -69,8 +69,8 @@ final class SynthesisTests: XCTestCase {
                        "The committee approved the new budget on Monday.", "She opened the window to let in the cold air.",
                        "The train to the coast was delayed by an hour."]
         var settings = SynthesisSettings()
-        settings.rounds = 6
-        settings.maxNewTokens = 40
+        settings.rounds = 5
+        settings.maxNewTokens = 32
         func run(_ backend: RewriteBackend, batch: Int) throws -> (outcomes: [ChainOutcome], order: [String]) {
             var s = settings
             s.batchChains = batch
