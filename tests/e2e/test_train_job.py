@@ -131,11 +131,10 @@ def test_cancel_stops_within_two_seconds_and_leaves_no_version(train_server):
     elapsed = time.monotonic() - t0
     assert r.status_code == 200 and r.json() == {"id": job["id"], "deleted": True}
     assert elapsed < 2.0, f"cancel took {elapsed:.2f}s"
-    # The worker lets go (its folder goes with it), and nothing was published.
-    deadline = time.monotonic() + 10
-    while (s.data_dir / "jobs" / job["id"]).exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not (s.data_dir / "jobs" / job["id"]).exists()
+    # The worker lets go within 2 s (its folder is removed when it does), and nothing was published.
+    while (s.data_dir / "jobs" / job["id"]).exists() and time.monotonic() < t0 + 2.0:
+        time.sleep(0.02)
+    assert not (s.data_dir / "jobs" / job["id"]).exists(), "the worker still held the job 2 s after the cancel"
     assert "tj-cancel" not in version_folders(s) and not any("tj-cancel" in n for n in version_folders(s))
     assert "tj-cancel" not in [v["version"] for v in models(s)["versions"]]
 
