@@ -3,7 +3,8 @@ gate → activate on a tiny input. With the gate off the candidate serves
 (X-Model-Version changes); with an impossible gate it is kept, not
 activated, and the job says why; a corpus too small fails with that reason
 and leaves serving alone; two refines at once run in turn; a disk that
-fills while the version is written fails the job with no half version;
+fills while the version is written, or training that diverges to NaN,
+fails the job with no half version;
 bad fields are 422s that name the field. One
 server for the module (job workers at nice 0); a small dev file keeps the
 evaluation short."""
@@ -174,3 +175,20 @@ def test_a_disk_that_fills_while_the_version_is_written_fails_the_job_and_keeps_
         assert serving_version(s) == "base"
     finally:
         s.terminate()
+
+
+def test_a_candidate_whose_training_diverges_fails_the_job_and_keeps_serving(refine_server):
+    """A learning rate of 1e30 sends the weights to inf within two steps:
+    the loss turns NaN, the job fails at train naming the step, nothing is
+    published and the active version keeps serving."""
+    s = refine_server
+    before = serving_version(s)
+    job = s.submit_job("refine", sentences=SENTENCES[:2], gate=False, version="refined-nan",
+                       **{**SMALL, "learning_rate": 1e30, "steps": 4})
+    done = s.wait_for_job(job["id"])
+    assert done["state"] == "failed", done
+    assert stage_states(done)["train"] == "failed" and stage_states(done)["activate"] == "pending"
+    assert "training stopped at step" in done["error"] and "nan" in done["error"].lower(), done["error"]
+    assert f"{before} keeps serving" in done["error"], done["error"]
+    assert serving_version(s) == before
+    assert "refined-nan" not in [v["version"] for v in models(s)["versions"]]
