@@ -35,7 +35,7 @@ public struct TrainJobRunner: JobRunner {
     /// The job folder's training checkpoint.
     public static let checkpointFile = "checkpoint.safetensors"
     /// Least seconds between two checkpoints when `checkpoint_every` is not given
-    /// (one checkpoint of MiniLM is about 350 MB: weights, Adam's moments, the best weights).
+    /// (one checkpoint of MiniLM is about 360 MB: weights, Adam's moments, the best weights).
     static let checkpointSeconds = 60.0
 
     public init(synthesis: SynthesisJobRunner, defaultDev: String, host: RefineHost, jobs: @escaping JobLookup) {
