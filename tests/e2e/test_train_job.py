@@ -8,6 +8,7 @@ the bench data), a 40-pair dev set and a few steps keep it short."""
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import time
 
@@ -174,6 +175,57 @@ def test_sigkill_mid_train_resumes_from_the_checkpoint_and_publishes_once(tmp_pa
         assert s2.wait_for_job(again["id"], timeout=120)["state"] == "succeeded"
         weights = [(s2.data_dir / "models" / v / "model.safetensors").read_bytes() for v in ("tj-resumed", "tj-straight")]
         assert weights[0] == weights[1]
+    finally:
+        s2.terminate()
+
+
+def test_a_version_of_the_same_name_published_meanwhile_fails_the_second_job(train_server):
+    s = train_server
+    first = s.submit_job("train", file="lists-small.jsonl", version="tj-twice", **{**SMALL, "steps": 2})
+    # Queued while the first has not published yet: valid now, taken when it runs.
+    second = s.submit_job("train", file="lists-small.jsonl", version="tj-twice", **{**SMALL, "steps": 2})
+    assert s.wait_for_job(first["id"], timeout=120)["state"] == "succeeded"
+    done = s.wait_for_job(second["id"], timeout=120)
+    assert done["state"] == "failed", done
+    assert "tj-twice already exists and this job did not write it" in done["error"], done["error"]
+    manifest = json.loads((s.data_dir / "models" / "tj-twice" / "manifest.json").read_text())
+    assert manifest["training_job"] == first["id"], "the first job's version is untouched"
+
+
+def test_a_version_published_just_before_a_crash_is_not_written_again(tmp_path):
+    """The server dies after the version is published but before the job is
+    recorded succeeded: the disk then holds the job's checkpoint-less folder
+    and a version whose manifest names the job. That state is made here from
+    a real version (the window is too short to hit with a kill)."""
+    s = Server(tmp_path, *FLAGS)
+    prepare(s.data_dir)
+    try:
+        donor = s.submit_job("train", file="lists-small.jsonl", version="tj-donor", **{**SMALL, "steps": 2})
+        assert s.wait_for_job(donor["id"], timeout=120)["state"] == "succeeded"
+        job = s.submit_job("train", file="lists-small.jsonl", version="tj-crash", **{**SMALL, "steps": 500})
+        deadline = time.monotonic() + 60
+        while requests.get(f"{s.url}/jobs/{job['id']}", timeout=10).json()["progress"]["done"] < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        s.proc.send_signal(signal.SIGKILL)
+        s.kill()
+    models_dir = s.data_dir / "models"
+    shutil.copytree(models_dir / "tj-donor", models_dir / "tj-crash")
+    manifest = json.loads((models_dir / "tj-crash" / "manifest.json").read_text())
+    manifest.update(version="tj-crash", training_job=job["id"])
+    (models_dir / "tj-crash" / "manifest.json").write_text(json.dumps(manifest))
+    weights = (models_dir / "tj-crash" / "model.safetensors").stat()
+    s2 = Server(tmp_path, *FLAGS, name="restarted")
+    try:
+        done = s2.wait_for_job(job["id"], timeout=60)
+        assert done["state"] == "succeeded", done
+        assert done["result"]["version"] == "tj-crash" and done["result"]["published_by_earlier_run"] is True
+        assert done["result"]["activated"] is False
+        assert any("published by an earlier run of this job" in n for n in done["notes"]), done["notes"]
+        after = (models_dir / "tj-crash" / "model.safetensors").stat()
+        assert (after.st_ino, after.st_mtime_ns) == (weights.st_ino, weights.st_mtime_ns), "not written again"
+        assert sorted(p.name for p in models_dir.iterdir()) == ["tj-crash", "tj-donor"]
     finally:
         s2.terminate()
 
