@@ -189,7 +189,9 @@ extension RanksmithService {
         return .json(#"{"id":"\#(id)","deleted":true}"#)
     }
 
-    /// The job's kept lists, JSONL (whole lines only, also while it runs).
+    /// The job's kept lists, JSONL, streamed from the file (chunked): whole
+    /// lines only, up to the file's size at the moment of the request, so a
+    /// running job's dataset never ends in a torn line.
     func jobDataset(_ request: HTTPRequest) async throws -> HTTPResponse {
         let id = request.pathParameters["id"] ?? ""
         let queue = try jobQueue()
@@ -198,11 +200,16 @@ extension RanksmithService {
             throw APIError(status: 404, code: "no_dataset", message: "job \(id) is a \(r.kind) job; only synthesize and refine jobs have a dataset")
         }
         let path = queue.folder(of: id).appendingPathComponent(SynthesisJobRunner.listsFile).path
-        var bytes = FileManager.default.contents(atPath: path).map { [UInt8]($0) } ?? []
-        if let end = bytes.lastIndex(of: UInt8(ascii: "\n")) { bytes.removeSubrange((end + 1)...) } else { bytes = [] }
-        var response = HTTPResponse.json(bytes)
-        response.headers.replaceOrAdd(name: "Content-Type", value: "application/x-ndjson")
-        return response
+        let stream: any HTTPBodyStream
+        do {
+            stream = try FileBodyStream(path: path, wholeLinesOnly: true)
+        } catch .missing {
+            // No list written yet: an empty dataset, framed like a full one.
+            stream = BytesBodyStream([])
+        } catch .failed(let error) {
+            throw APIError(status: 500, code: "dataset_unreadable", message: "cannot read the dataset of job \(id): \(error)")
+        }
+        return HTTPResponse(headers: ["Content-Type": "application/x-ndjson"], stream: stream)
     }
 
     // MARK: Metrics
