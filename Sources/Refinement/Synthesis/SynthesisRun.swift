@@ -21,10 +21,14 @@ public struct SynthesisSummary: Sendable, Codable {
     public var reusedPrefixTokens = 0
     /// Wall-clock seconds of this run.
     public var seconds = 0.0
+    /// Prompt tokens the prefix cache saved per second of this run:
+    /// `reusedPrefixTokens / seconds` (0 before any time has passed).
+    public var promptTokensSavedPerSecond = 0.0
 
     enum CodingKeys: String, CodingKey {
         case anchors, alreadyDone = "already_done", kept, dropped, stops, generatedTokens = "generated_tokens"
         case promptTokens = "prompt_tokens", reusedPrefixTokens = "reused_prefix_tokens", seconds
+        case promptTokensSavedPerSecond = "prompt_tokens_saved_per_second"
     }
 }
 
@@ -65,6 +69,7 @@ public struct SynthesisRun {
             summary.promptTokens = w.promptTokens - work0.promptTokens
             summary.reusedPrefixTokens = w.reusedPrefixTokens - work0.reusedPrefixTokens
             summary.seconds = (clock.now - start).seconds
+            summary.promptTokensSavedPerSecond = summary.seconds > 0 ? Double(summary.reusedPrefixTokens) / summary.seconds : 0
         }
         progress(summary.alreadyDone, anchors.count, summary)
         try ListSynthesizer(backend: backend, settings: settings).run(todo, cancelled: cancelled) { o in
