@@ -7,13 +7,16 @@ import Tokenization
 extension BertModel {
     /// Embeds any number of encodings in length-sorted batches of at most
     /// `batchSize` inputs (so little padding-free work is wasted on grouping
-    /// long with short), returning rows in input order.
-    public func embedAll(_ encodings: [Encoding], batchSize: Int = 32, normalize: Bool = true, threads: Int = 1) -> Matrix {
+    /// long with short), returning rows in input order. `stop` is asked
+    /// before each batch; once it says true the rest is skipped and those
+    /// rows stay zero (a caller that passes it checks it again afterwards).
+    public func embedAll(_ encodings: [Encoding], batchSize: Int = 32, normalize: Bool = true, threads: Int = 1,
+                         stop: () -> Bool = { false }) -> Matrix {
         let h = dimensions
         var out = Matrix(rows: encodings.count, cols: h)
         let order = encodings.indices.sorted { encodings[$0].ids.count < encodings[$1].ids.count }
         var start = 0
-        while start < order.count {
+        while start < order.count && !stop() {
             let end = min(start + max(1, batchSize), order.count)
             let indices = Array(order[start..<end])
             let vectors = embed(indices.map { encodings[$0] }, normalize: normalize, threads: threads)
@@ -30,8 +33,10 @@ extension BertModel {
     }
 
     /// Tokenises and embeds any number of texts; see `embedAll(_:batchSize:)`.
-    public func embedAll(_ texts: [String], batchSize: Int = 32, normalize: Bool = true, threads: Int = 1) -> (vectors: Matrix, truncated: Int) {
+    public func embedAll(_ texts: [String], batchSize: Int = 32, normalize: Bool = true, threads: Int = 1,
+                         stop: () -> Bool = { false }) -> (vectors: Matrix, truncated: Int) {
         let encodings = texts.map(encode)
-        return (embedAll(encodings, batchSize: batchSize, normalize: normalize, threads: threads), encodings.filter(\.truncated).count)
+        return (embedAll(encodings, batchSize: batchSize, normalize: normalize, threads: threads, stop: stop),
+                encodings.filter(\.truncated).count)
     }
 }

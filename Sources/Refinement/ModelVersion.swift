@@ -13,7 +13,7 @@ import Storage
 //   {"version", "parent", "created", "dataset": {"file"|"job", "lists", "sha256"},
 //    "hyper_parameters": {...}, "curve": [{"step", "loss", "learning_rate",
 //    "gradient_norm", "dev_spearman"?}], "evaluation": {"dev": FILE,
-//    "before", "after", "best_step"}, "steps", "seconds"}
+//    "before", "after", "best_step"}, "steps", "seconds", "training_job"?}
 //
 // Versions are immutable: Storage's `AtomicDirectory.publish` writes the
 // folder under a staging name beside its destination, fsyncs every file
@@ -70,14 +70,17 @@ public struct ModelManifest: Sendable, Codable, Equatable {
     public var evaluation: EvaluationInfo
     public var steps: Int
     public var seconds: Double
+    /// The `train` job that wrote the version (absent for the CLI and
+    /// refine jobs); a resumed train job recognises its own version by it.
+    public var trainingJob: String?
 
     enum CodingKeys: String, CodingKey {
         case version, parent, teacher, created, dataset, curve, evaluation, steps, seconds
-        case hyperParameters = "hyper_parameters"
+        case hyperParameters = "hyper_parameters", trainingJob = "training_job"
     }
 
     public init(version: String, parent: String, teacher: String, dataset: DatasetInfo, options: TrainingOptions,
-                result: TrainingResult, dev: String?) {
+                result: TrainingResult, dev: String?, trainingJob: String? = nil) {
         self.version = version
         self.parent = parent
         self.teacher = teacher
@@ -88,6 +91,7 @@ public struct ModelManifest: Sendable, Codable, Equatable {
         evaluation = EvaluationInfo(dev: dev, before: result.devBefore, after: result.devAfter, bestStep: result.bestStep)
         steps = result.steps
         seconds = (result.seconds * 100).rounded() / 100
+        self.trainingJob = trainingJob
     }
 }
 

@@ -29,8 +29,11 @@ public struct STSPairs: Sendable {
 
 /// Correlation of cosine similarity with gold scores.
 public enum STSEvaluation {
-    /// Spearman and Pearson, both × 100 as papers report them.
-    public static func run(model: BertModel, pairs: STSPairs, batchSize: Int = 32, threads: Int = 1) -> (spearman: Double, pearson: Double) {
+    /// Spearman and Pearson, both × 100 as papers report them. `stop` is
+    /// asked between batches; once it says true the figures are meaningless
+    /// (the caller checks it again and discards them).
+    public static func run(model: BertModel, pairs: STSPairs, batchSize: Int = 32, threads: Int = 1,
+                           stop: () -> Bool = { false }) -> (spearman: Double, pearson: Double) {
         // Embed each distinct sentence once.
         var index: [String: Int] = [:]
         var texts: [String] = []
@@ -38,7 +41,7 @@ public enum STSEvaluation {
             index[s] = texts.count
             texts.append(s)
         }
-        let vectors = model.embedAll(texts, batchSize: batchSize, threads: threads).vectors
+        let vectors = model.embedAll(texts, batchSize: batchSize, threads: threads, stop: stop).vectors
         let h = vectors.cols
         let cosines: [Double] = vectors.data.withUnsafeBufferPointer { p in
             (0..<pairs.count).map { i in

@@ -28,6 +28,9 @@ extension Trainer {
     /// Writes the run's state to `url`, replacing an older checkpoint
     /// atomically and durably (`Storage.AtomicFile`).
     public func saveCheckpoint(to url: URL) throws {
+        guard !cutShort else {
+            throw TrainingError.io(path: url.path, reason: "the run stopped inside the evaluation of step \(step), a state an uninterrupted run never saves; the last checkpoint stands")
+        }
         let state = CheckpointState(step: step, totalSteps: totalSteps, bestStep: bestStep, bestScore: bestScore,
                                     devBefore: devBefore, curve: curve, options: options, lists: lists.count)
         let json = String(decoding: try JSONEncoder().encode(state), as: UTF8.self)

@@ -71,6 +71,10 @@ public final class Trainer: @unchecked Sendable {
     public internal(set) var step = 0
     public internal(set) var curve: [TrainingCurvePoint] = []
     var devBefore: Double?
+    /// Set when a cancellation cut an evaluation short after its step had
+    /// changed the weights: the state is then not one an uninterrupted run
+    /// passes through, so it must not be checkpointed.
+    var cutShort = false
 
     /// Prepares a run: validates `options`, tokenises the lists, and
     /// computes each list's target from the frozen `teacher` once.
@@ -104,15 +108,19 @@ public final class Trainer: @unchecked Sendable {
     // MARK: Running
 
     /// Runs the remaining steps. `progress` is called after every step;
-    /// `isCancelled` is checked before every step (a cancelled run throws
-    /// `.cancelled`; `checkpoint` can still save it). A non-finite loss
+    /// `isCancelled` is checked before every step, between a step's forward
+    /// and backward passes, and between the batches of an evaluation, so a
+    /// cancelled run stops within a fraction of a step and throws
+    /// `.cancelled` (a checkpoint can still save it, unless it stopped
+    /// inside an evaluation: the last checkpoint then stands). A non-finite loss
     /// throws `.nonFiniteLoss` naming the step, before that step changes
     /// any weight.
     public func run(progress: (TrainingProgress) -> Void = { _ in }, isCancelled: () -> Bool = { false }) throws -> TrainingResult {
         let started = Date()
         let firstStep = step
         if step == 0, let dev {
-            let score = evaluate(dev, parameters: model.parameters)
+            let score = evaluate(dev, parameters: model.parameters, stop: isCancelled)
+            if isCancelled() { throw TrainingError.cancelled(step: step) }
             devBefore = score
             bestScore = score
             bestStep = 0
@@ -120,10 +128,14 @@ public final class Trainer: @unchecked Sendable {
         var lastDev = bestScore
         while step < totalSteps {
             if isCancelled() { throw TrainingError.cancelled(step: step) }
-            var point = try trainStep()
+            var point = try trainStep(isCancelled: isCancelled)
             step += 1
             if let dev, step % options.evaluateEvery == 0 || step == totalSteps {
-                let score = evaluate(dev, parameters: model.parameters)
+                let score = evaluate(dev, parameters: model.parameters, stop: isCancelled)
+                if isCancelled() {
+                    cutShort = true
+                    throw TrainingError.cancelled(step: step)
+                }
                 point.devSpearman = score
                 lastDev = score
                 if bestScore == nil || score > bestScore! {
@@ -164,13 +176,15 @@ public final class Trainer: @unchecked Sendable {
         }
     }
 
-    /// One optimiser step over `listsPerStep` lists.
-    func trainStep() throws -> TrainingCurvePoint {
+    /// One optimiser step over `listsPerStep` lists. A cancellation seen
+    /// after the forward pass throws before anything of the run changes.
+    func trainStep(isCancelled: () -> Bool = { false }) throws -> TrainingCurvePoint {
         let chosen = listIndices(step: step)
         var batch: [Encoding] = []
         var starts: [Int] = []
         for i in chosen { starts.append(batch.count); batch += lists[i] }
         let vectors = model.forward(batch)
+        if isCancelled() { throw TrainingError.cancelled(step: step) }
         let h = student.dimensions
         dOutput.zero()
         var loss = 0.0
@@ -197,9 +211,10 @@ public final class Trainer: @unchecked Sendable {
     }
 
     /// Development Spearman × 100 of `parameters`, through the serving forward.
-    func evaluate(_ pairs: STSPairs, parameters: FloatBuffer) -> Double {
+    /// Meaningless once `stop` says true (the caller checks).
+    func evaluate(_ pairs: STSPairs, parameters: FloatBuffer, stop: () -> Bool = { false }) -> Double {
         let candidate = BertModel(base: student, weights: model.layout.weights(from: parameters, base: student.weights))
-        return STSEvaluation.run(model: candidate, pairs: pairs, threads: 1).spearman
+        return STSEvaluation.run(model: candidate, pairs: pairs, threads: 1, stop: stop).spearman
     }
 
     /// The raw parameter buffer, for tests that compare runs bit for bit.

@@ -21,8 +21,8 @@ extension RanksmithService {
         }
     }
 
-    /// The job queue of `<data-dir>/jobs` with the synthesis and refine
-    /// runners registered, refining `engine`'s model; not started.
+    /// The job queue of `<data-dir>/jobs` with the synthesis, refine and
+    /// train runners registered, refining `engine`'s model; not started.
     /// `ranksmith refine` runs its job through it too.
     public static func jobQueue(_ c: ServiceConfiguration, engine: InferenceEngine,
                                 metrics: SynthesisMetrics = SynthesisMetrics()) throws -> JobQueue {
@@ -32,7 +32,12 @@ extension RanksmithService {
         let synthesis = SynthesisJobRunner(dataDirectory: c.dataDirectory, defaultGenerator: c.generatorPath,
                                            threads: c.generatorThreads, metrics: metrics)
         queue.register(synthesis)
-        queue.register(RefineJobRunner(synthesis: synthesis, defaultDev: c.devSetPath, host: refineHost(engine, c)))
+        let host = refineHost(engine, c)
+        queue.register(RefineJobRunner(synthesis: synthesis, defaultDev: c.devSetPath, host: host))
+        queue.register(TrainJobRunner(synthesis: synthesis, defaultDev: c.devSetPath, host: host) { [weak queue] id in
+            guard let queue, let record = queue.get(id) else { return nil }
+            return (record, queue.folder(of: id))
+        })
         return queue
     }
 
@@ -80,6 +85,7 @@ extension RanksmithService {
     func addJobRoutes(_ router: inout Router) {
         router.post("/jobs/synthesize", data { try await $0.submitSynthesis($1) })
         router.post("/jobs/refine", data { try await $0.submitRefine($1) })
+        router.post("/jobs/train", data { try await $0.submitTrain($1) })
         router.get("/jobs", data { try await $0.listJobs($1) })
         router.get("/jobs/{id}", data { try await $0.getJob($1) })
         router.delete("/jobs/{id}", data { try await $0.deleteJob($1) })
@@ -117,6 +123,11 @@ extension RanksmithService {
     /// Queues a refine job: the synthesis fields plus `RefineSettings.fields`.
     func submitRefine(_ request: HTTPRequest) async throws -> HTTPResponse {
         try await submit(kind: "refine", request, known: Self.synthesisFields.union(RefineSettings.fields))
+    }
+
+    /// Queues a train job: `TrainJobSettings.fields`.
+    func submitTrain(_ request: HTTPRequest) async throws -> HTTPResponse {
+        try await submit(kind: "train", request, known: Set(TrainJobSettings.fields))
     }
 
     static let synthesisFields: Set<String> = ["sentences", "collection", "sample", "seed", "file", "rounds", "guidance_scale", "max_new_tokens",

@@ -27,6 +27,10 @@ struct BenchTrainCommand: ParsableCommand {
     @Option(help: "Compute threads (default: all cores).")
     var threads: Int?
 
+    func validate() throws {
+        guard steps >= 1 else { throw ValidationError("--steps must be at least 1 (the median of no steps is undefined)") }
+    }
+
     func run() throws {
         let threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         BLAS.setThreads(threads)

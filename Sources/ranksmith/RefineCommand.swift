@@ -24,8 +24,8 @@ struct RefineCommand: ParsableCommand {
     var generator: String = "models/SmolLM2-135M-Instruct.Q4_1.gguf"
     @Option(help: "Anchor sentences: one per line, or JSONL (.jsonl) with a \"text\" field.")
     var input: String
-    @Option(help: "Development pairs JSONL the gate compares on.")
-    var dev: String = "data/stsb/stsb_dev.jsonl"
+    @Option(help: "Development pairs JSONL the gate compares on (default: the checkout's data/stsb/stsb_dev.jsonl, as `serve` finds it).")
+    var dev: String?
     @Option(parsing: .singleValue, help: "Extra check, an STS pairs file under the data directory (repeatable).")
     var checkSts: [String] = []
     @Option(parsing: .singleValue, help: "Extra check, a BEIR folder under the data directory, nDCG@10 (repeatable).")
@@ -72,7 +72,7 @@ struct RefineCommand: ParsableCommand {
         c.modelPath = model
         c.dataDirectory = dataDir
         c.generatorPath = generator
-        c.devSetPath = URL(fileURLWithPath: dev).standardizedFileURL.path
+        c.devSetPath = dev.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? ServeCommand.bundledDevSet()
         c.generatorThreads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         c.jobNice = 0  // nothing to yield to: no server runs on this data directory
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
@@ -95,7 +95,7 @@ struct RefineCommand: ParsableCommand {
         var printed: [String: String] = [:]
         while true {
             Thread.sleep(forTimeInterval: 0.5)
-            guard let r = queue.get(job.id) else { throw ValidationError("job \(job.id) disappeared") }
+            guard let r = queue.get(job.id) else { throw CommandFailure("job \(job.id) disappeared") }
             for stage in r.result?["stages"]?.arrayValue ?? [] {
                 guard let name = stage["name"]?.stringValue, let state = stage["state"]?.stringValue else { continue }
                 let line = "\(state)\(stage["detail"]?.stringValue.map { ": " + $0 } ?? "")"
@@ -106,7 +106,7 @@ struct RefineCommand: ParsableCommand {
             }
             guard r.state.isFinished else { continue }
             for note in r.notes where note.hasPrefix("evaluation of") { print(note) }
-            if r.state != .succeeded { throw ValidationError("refine \(r.state.rawValue): \(r.error ?? "")") }
+            if r.state != .succeeded { throw CommandFailure("refine \(r.state.rawValue): \(r.error ?? "")") }
             let activated = r.result?["activated"]?.boolValue == true
             print(activated ? "activated \(r.result?["version"]?.stringValue ?? "")" : "not activated; \(engine.models.active.version) stays active")
             return

@@ -170,6 +170,9 @@ CASES = [
     # Refine: the run itself is tests/e2e/test_refine.py (it changes the serving model).
     Case("POST", "/jobs/refine", 422, json={"sentences": ["A man is playing a guitar."], "steps": 0}, check=names_field("steps")),
     Case("POST", "/jobs/refine", 422, json={"sentences": ["x"], "checks": [{"kind": "bleu"}]}, check=names_field("checks[0].kind")),
+    # Train: the runs themselves are tests/e2e/test_train_job.py.
+    Case("POST", "/jobs/train", 422, json={"steps": 2}, check=names_field("job")),
+    Case("POST", "/jobs/train", 422, json={"job": "job-missing", "learning_rate": 1e-5}, check=names_field("job")),
     Case("GET", "/jobs", 200),
     Case("GET", "/jobs/job-missing", 404, operation=("get", "/jobs/{id}")),
     Case("DELETE", "/jobs/job-missing", 404, operation=("delete", "/jobs/{id}")),

@@ -108,3 +108,25 @@ def test_refine_activates_the_candidate_with_the_gate_off(tmp_path):
     manifest = json.loads((data / "models" / "cli-refined" / "manifest.json").read_text())
     assert manifest["parent"] == "base" and manifest["dataset"]["job"]
     assert json.loads((data / "active.json").read_text())["version"] == "cli-refined"
+
+
+def test_a_refine_that_fails_says_why_once_without_the_usage(tmp_path):
+    """A job that fails at run time is not a usage error: exit 1, the reason
+    printed once, no usage text (here: too few lists kept to train on)."""
+    (tmp_path / "anchors.txt").write_text("\n".join(SENTENCES[:2]) + "\n")
+    r = ranksmith("refine", "--data-dir", str(tmp_path / "data"), "--model", str(MODEL), "--generator", str(GENERATOR),
+                  "--input", "anchors.txt", "--dev", str(small_dev(tmp_path)), "--rounds", "2",
+                  "--min-list-length", "3", "--max-new-tokens", "16", "--min-lists", "50", "--threads", "1",
+                  cwd=tmp_path, timeout=600)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.stderr.count("refine failed") == 1, r.stderr
+    assert "USAGE" not in r.stderr.upper()
+    assert not (tmp_path / "data" / "active.json").exists() or \
+        json.loads((tmp_path / "data" / "active.json").read_text())["version"] == "base"
+
+
+def test_bench_train_refuses_zero_steps(tmp_path):
+    (tmp_path / "list.txt").write_text("\n".join(SENTENCES) + "\n")
+    r = ranksmith("bench", "train", "--input", "list.txt", "--model", str(MODEL), "--steps", "0", cwd=tmp_path)
+    assert r.returncode == 64, r.stderr
+    assert "--steps must be at least 1" in r.stderr

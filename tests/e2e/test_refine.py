@@ -2,11 +2,16 @@
 gate → activate on a tiny input. With the gate off the candidate serves
 (X-Model-Version changes); with an impossible gate it is kept, not
 activated, and the job says why; a corpus too small fails with that reason
-and leaves serving alone; bad fields are 422s that name the field. One
+and leaves serving alone; two refines at once run in turn; a disk that
+fills while the version is written, or training that diverges to NaN,
+fails the job with no half version;
+bad fields are 422s that name the field. One
 server for the module (job workers at nice 0); a small dev file keeps the
 evaluation short."""
 from __future__ import annotations
 
+import resource
+import signal
 
 import pytest
 import requests
@@ -131,3 +136,59 @@ def test_bad_fields_are_422_naming_the_field(refine_server, body, field):
     r = requests.post(refine_server.url + "/jobs/refine", json=body, timeout=30)
     assert r.status_code == 422, r.text
     assert f"'{field}'" in r.json()["error"]["message"], r.text
+
+
+def test_two_refine_jobs_at_once_run_one_after_the_other(refine_server):
+    """One job worker: the second refine waits for the first and both
+    activate, in order; serving never stops."""
+    s = refine_server
+    first = s.submit_job("refine", sentences=SENTENCES[:2], gate=False, version="refined-first", **SMALL)
+    second = s.submit_job("refine", sentences=SENTENCES[2:], gate=False, version="refined-second", **SMALL)
+    a = s.wait_for_job(first["id"])
+    b = s.wait_for_job(second["id"])
+    assert a["state"] == b["state"] == "succeeded", (a, b)
+    assert a["result"]["activated"] and b["result"]["activated"]
+    assert b["started_at"] >= a["finished_at"], "the second started after the first had finished"
+    assert serving_version(s) == "refined-second" and models(s)["active"] == "refined-second"
+
+
+def test_a_disk_that_fills_while_the_version_is_written_fails_the_job_and_keeps_serving(tmp_path):
+    """Files cannot grow past 1 MiB (EFBIG, as on a full disk): lists and
+    records fit, the candidate's weights do not. The job fails at the train
+    stage, no half version is visible, and the base model keeps serving."""
+    def small_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+
+    s = Server(tmp_path, "--threads", "1", "--job-nice", "0", "--quiet", name="full", preexec=small_files)
+    try:
+        lines = (ROOT / "data" / "stsb" / "stsb_dev.jsonl").read_text().splitlines()[:40]
+        (s.data_dir / "dev-small.jsonl").write_text("\n".join(lines) + "\n")
+        job = s.submit_job("refine", sentences=SENTENCES[:2], gate=False, version="refined-full", **SMALL)
+        done = s.wait_for_job(job["id"])
+        assert done["state"] == "failed", done
+        assert stage_states(done)["train"] == "failed" and stage_states(done)["activate"] == "pending", done
+        assert "base keeps serving" in done["error"], done["error"]
+        assert "models" in done["error"] and "too large" in done["error"].lower(), "names the version write"
+        assert "refined-full" not in [v["version"] for v in models(s)["versions"]]
+        assert not (s.data_dir / "models" / "refined-full").exists()
+        assert serving_version(s) == "base"
+    finally:
+        s.terminate()
+
+
+def test_a_candidate_whose_training_diverges_fails_the_job_and_keeps_serving(refine_server):
+    """A learning rate of 1e30 sends the weights to inf within two steps:
+    the loss turns NaN, the job fails at train naming the step, nothing is
+    published and the active version keeps serving."""
+    s = refine_server
+    before = serving_version(s)
+    job = s.submit_job("refine", sentences=SENTENCES[:2], gate=False, version="refined-nan",
+                       **{**SMALL, "learning_rate": 1e30, "steps": 4})
+    done = s.wait_for_job(job["id"])
+    assert done["state"] == "failed", done
+    assert stage_states(done)["train"] == "failed" and stage_states(done)["activate"] == "pending"
+    assert "training stopped at step" in done["error"] and "nan" in done["error"].lower(), done["error"]
+    assert f"{before} keeps serving" in done["error"], done["error"]
+    assert serving_version(s) == before
+    assert "refined-nan" not in [v["version"] for v in models(s)["versions"]]

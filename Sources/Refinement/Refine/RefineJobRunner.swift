@@ -74,13 +74,7 @@ public struct RefineJobRunner: JobRunner {
             throw JobError.invalid(field: "min_list_length", message: "min_list_length must be ≥ \(RankingLists.minimumLength) for refine: the trainer needs the anchor and two rewrites")
         }
         if s.teacher != "active" { _ = try teacherPath(s.teacher) }
-        if let v = s.version {
-            let exists: Bool
-            do { exists = try host.versionExists(v) } catch { throw JobError.invalid(field: "version", message: "version \(v): \(error)") }
-            if exists || v == "active" {
-                throw JobError.invalid(field: "version", message: "version \(v) already exists; versions are immutable, choose a new id")
-            }
-        }
+        if let v = s.version { try TrainingFields.checkNewVersion(v, host: host) }
         for key in RefineSettings.fields where p[key] != nil { out[key] = p[key] }
         return out
     }
@@ -139,13 +133,12 @@ public struct RefineJobRunner: JobRunner {
         do {
             let trainer = try Trainer(student: student, teacher: teacher, lists: lists, dev: dev, options: s.training)
             report["train"].total = trainer.totalSteps
-            result = try trainer.run(progress: { step in
+            result = try TrainingFields.run(trainer, context: context) { step in
                 report["train"].done = step.step
-                context.report(done: step.step, total: step.steps)
                 if step.step == step.steps || step.devSpearman != nil { publish(report) }
-            }, isCancelled: { context.isCancelled })
-        } catch TrainingError.cancelled { throw JobError.cancelled } catch { throw fail("train", "\(error)") }
-        let version = s.version ?? "refine-" + context.id.replacingOccurrences(of: "job-", with: "")
+            }
+        } catch JobError.cancelled { throw JobError.cancelled } catch { throw fail("train", "\(error)") }
+        let version = s.version ?? TrainingFields.defaultVersion(prefix: "refine", job: context.id)
         report.version = version
         let destination = URL(fileURLWithPath: host.modelsDirectory).appendingPathComponent(version)
         let manifest = ModelManifest(
