@@ -28,6 +28,25 @@ final class HTTPConnection: @unchecked Sendable {
     /// Bytes of the current response counted in the server's unsent budget
     /// (``ServerCore/reserveUnsent(_:)``); given back once written or closed.
     private var reservedUnsent = 0
+    /// The streamed body being sent, if any.
+    private var stream: StreamState?
+
+    /// A response body pulled from an ``HTTPBodyStream``, one piece at a
+    /// time: the next piece is asked for only once the previous one is
+    /// written, so the connection never holds more than one.
+    private struct StreamState {
+        let source: any HTTPBodyStream
+        /// Chunked (HTTP/1.1), or close-delimited (HTTP/1.0).
+        let chunked: Bool
+        /// Logs and reports the response when the stream ends.
+        let ended: (@Sendable (Int) -> Void)?
+        /// A pull is running on the stream queue.
+        var pulling = false
+        /// Body bytes of pieces fully written.
+        var bytesSent = 0
+        /// Body bytes of the piece being written.
+        var pendingPayload = 0
+    }
 
     private var readSource: DispatchSourceRead?
     private var writeSource: DispatchSourceWrite?
@@ -247,11 +266,20 @@ final class HTTPConnection: @unchecked Sendable {
         handlerTask = nil
         guard !closed, let current = currentRequest else {
             core.releaseUnsent(encoded.reservedUnsent)
+            encoded.stream?.close()
+            encoded.streamEnded?(0)
             return
         }
         reservedUnsent += encoded.reservedUnsent
-        let close = machine.responseStarted(now: Clock.now(), handlerAsksClose: encoded.handlerAsksClose)
+        // HTTP/1.0 has no chunked coding (RFC 9112 §7): a streamed body of
+        // unknown length ends where the connection does.
+        let chunked = current.version != .http1_0
+        let closeDelimited = encoded.stream != nil && !chunked
+        let close = machine.responseStarted(now: Clock.now(), handlerAsksClose: encoded.handlerAsksClose || closeDelimited)
         output.append(contentsOf: encoded.head)
+        if encoded.streamed && chunked {
+            output.append(contentsOf: "Transfer-Encoding: chunked\r\n".utf8)
+        }
         if close {
             output.append(contentsOf: "Connection: close\r\n".utf8)
         } else if current.version == .http1_0 {
@@ -264,8 +292,72 @@ final class HTTPConnection: @unchecked Sendable {
             body = encoded.body
             bodyOffset = 0
         }
+        if let source = encoded.stream {
+            stream = StreamState(source: source, chunked: chunked, ended: encoded.streamEnded)
+        }
         armTimer()
         flush()
+    }
+
+    // MARK: - Streamed bodies
+
+    /// Asks the stream for its next piece, off the I/O queue.
+    private func pullNextPiece() {
+        guard let current = stream, !current.pulling else { return }
+        stream?.pulling = true
+        let source = current.source
+        let limit = core.streamPieceBytes
+        // Counted with the handlers, so shutdown waits for a pull in flight.
+        core.handlerStarted()
+        core.streamQueue.async { [self] in
+            let result = Result { try source.next(limit: limit) }
+            queue.async { self.pieceArrived(result) }
+        }
+    }
+
+    private func pieceArrived(_ result: Result<[UInt8]?, any Error>) {
+        core.handlerFinished()
+        stream?.pulling = false
+        guard !closed, let current = stream else {
+            // The connection closed while the pull ran; close() left the
+            // stream to be ended here, after its last pull returned.
+            endStream()
+            return
+        }
+        switch result {
+        case .success(let piece?) where piece.isEmpty:
+            pullNextPiece()
+        case .success(let piece?):
+            let before = output.count
+            if current.chunked {
+                ResponseEncoder.appendChunk(piece, to: &output)
+            } else {
+                output.append(contentsOf: piece)
+            }
+            let framed = output.count - before
+            core.countUnsent(framed)
+            reservedUnsent += framed
+            stream?.pendingPayload = piece.count
+            machine.wroteSome(now: Clock.now())
+            flush()
+        case .success(nil):
+            if current.chunked { output.append(contentsOf: ResponseEncoder.lastChunk) }
+            endStream()
+            flush()
+        case .failure:
+            // Headers are gone: the only way to say "incomplete" is to stop
+            // without the last chunk.
+            endStream()
+            close()
+        }
+    }
+
+    /// Closes the stream's source and logs the response, once.
+    private func endStream() {
+        guard let current = stream else { return }
+        stream = nil
+        current.source.close()
+        current.ended?(current.bytesSent)
     }
 
     /// A response the server makes itself (400, 408, 413, a 401 before
@@ -293,6 +385,12 @@ final class HTTPConnection: @unchecked Sendable {
             reservedUnsent = 0
         }
         if machine.state == .writing {
+            if stream != nil {
+                stream?.bytesSent += stream?.pendingPayload ?? 0
+                stream?.pendingPayload = 0
+                pullNextPiece()
+                return
+            }
             currentRequest = nil
             perform(machine.writeCompleted(now: Clock.now(), inputPending: !input.isEmpty))
             armTimer()
@@ -373,6 +471,9 @@ final class HTTPConnection: @unchecked Sendable {
         closed = true
         handlerTask?.cancel()
         handlerTask = nil
+        // A pull in flight ends the stream when it returns (a source is
+        // never closed under its own read).
+        if let current = stream, !current.pulling { endStream() }
         guard let readSource, let writeSource, let timer else {
             finishClose()
             return

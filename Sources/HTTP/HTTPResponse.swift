@@ -1,8 +1,9 @@
 // MARK: - HTTPResponse
 
-/// A complete response from a handler. The server adds `Content-Length`,
-/// `Date`-free framing, `Connection`, `X-Request-Id` and, when the client
-/// accepts it and the body is large enough, gzip `Content-Encoding`.
+/// A response from a handler. The server adds the framing
+/// (`Content-Length`, or `Transfer-Encoding: chunked` for a ``stream``),
+/// `Date`, `Connection`, `X-Request-Id` and, when the client accepts it and
+/// a whole body is large enough, gzip `Content-Encoding`.
 public struct HTTPResponse: Sendable {
     /// Status code, e.g. 200.
     public var status: Int
@@ -11,12 +12,25 @@ public struct HTTPResponse: Sendable {
     public var headers: HTTPHeaders
     /// The body bytes (dropped on the wire for HEAD, 1xx, 204 and 304).
     public var body: [UInt8]
+    /// A body produced in pieces instead of ``body`` (which is then
+    /// ignored): sent chunked to HTTP/1.1 clients, close-delimited to
+    /// HTTP/1.0 ones, never compressed. The server closes it when done.
+    public var stream: (any HTTPBodyStream)?
 
     /// A response with the given parts.
     public init(status: Int = 200, headers: HTTPHeaders = HTTPHeaders(), body: [UInt8] = []) {
         self.status = status
         self.headers = headers
         self.body = body
+    }
+
+    /// A response whose body is `stream`, pulled piece by piece as the
+    /// client reads (see ``HTTPBodyStream``).
+    public init(status: Int = 200, headers: HTTPHeaders = HTTPHeaders(), stream: any HTTPBodyStream) {
+        self.status = status
+        self.headers = headers
+        self.body = []
+        self.stream = stream
     }
 
     // MARK: - Builders

@@ -15,6 +15,16 @@ struct EncodedResponse: Sendable {
     /// Bytes counted in the server's unsent budget for this response; the
     /// connection gives them back when it is written or dropped.
     var reservedUnsent = 0
+    /// Whether the body is a stream: the head has no `Content-Length`, the
+    /// connection frames the body (chunked for HTTP/1.1, close-delimited
+    /// for HTTP/1.0). True for HEAD too, whose head must match GET's.
+    var streamed = false
+    /// The stream to pull the body from; nil when there is no body to send
+    /// (HEAD, bodyless statuses: the stream was closed already).
+    var stream: (any HTTPBodyStream)?
+    /// Logs and reports a streamed response once it ends, with the body
+    /// bytes sent (the log and metrics can't know them before).
+    var streamEnded: (@Sendable (_ bytesSent: Int) -> Void)?
 }
 
 /// Turns ``HTTPResponse`` values into bytes.
@@ -55,13 +65,34 @@ enum ResponseEncoder {
         head.append(contentsOf: requestId.utf8)
         head.append(contentsOf: "\r\n".utf8)
         let bodyless = status < 200 || status == 204 || status == 304
-        if !bodyless {
+        let streamed = response.stream != nil && !bodyless
+        if !bodyless && !streamed {
             head.append(contentsOf: "Content-Length: ".utf8)
             appendDecimal(response.body.count, to: &head)
             head.append(contentsOf: "\r\n".utf8)
         }
-        let body = (bodyless || headRequest) ? [] : response.body
-        return EncodedResponse(head: head, body: body, status: status, handlerAsksClose: asksClose)
+        let body = (bodyless || headRequest || streamed) ? [] : response.body
+        var encoded = EncodedResponse(head: head, body: body, status: status, handlerAsksClose: asksClose)
+        encoded.streamed = streamed
+        encoded.stream = streamed && !headRequest ? response.stream : nil
+        return encoded
+    }
+
+    // MARK: - Chunked framing (RFC 9112 §7.1)
+
+    /// The chunk that ends a chunked body (no trailers).
+    static let lastChunk: [UInt8] = Array("0\r\n\r\n".utf8)
+
+    /// Appends `piece` (not empty: an empty chunk would end the body) as one
+    /// chunk: its size in hex, CRLF, the bytes, CRLF.
+    static func appendChunk(_ piece: [UInt8], to out: inout [UInt8]) {
+        precondition(!piece.isEmpty, "an empty chunk ends the body")
+        let digits = Array(String(piece.count, radix: 16).utf8)
+        out.reserveCapacity(out.count + digits.count + piece.count + 4)
+        out.append(contentsOf: digits)
+        out.append(contentsOf: "\r\n".utf8)
+        out.append(contentsOf: piece)
+        out.append(contentsOf: "\r\n".utf8)
     }
 
     /// Appends the decimal digits of a non-negative `value`.

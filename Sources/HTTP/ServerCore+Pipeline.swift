@@ -110,7 +110,10 @@ extension ServerCore {
                 response.headers.add(name: name, value: value)
             }
         }
-        let compressible = response.body.count >= configuration.gzipMinimumBytes
+        // A stream is never compressed: its size is unknown, and deflating
+        // it would cost CPU per byte and a compressor's state per client.
+        let compressible = response.stream == nil
+            && response.body.count >= configuration.gzipMinimumBytes
             && response.status >= 200 && response.status != 204 && response.status != 304
             && !response.headers.contains("Content-Encoding")
         if compressible {
@@ -121,6 +124,10 @@ extension ServerCore {
             }
         }
         var encoded = ResponseEncoder.encode(response, requestId: requestId, headRequest: headRequest)
+        if let stream = response.stream, encoded.stream == nil {
+            // HEAD or a bodyless status: nothing will be pulled.
+            stream.close()
+        }
         if reserveUnsent(encoded.body.count) {
             encoded.reservedUnsent = encoded.body.count
         } else {
@@ -134,16 +141,25 @@ extension ServerCore {
             refusal.reservedUnsent = reserveUnsent(refusal.body.count) ? refusal.body.count : 0
             encoded = refusal
         }
-        let duration = Clock.now() - started
-        if let log = configuration.accessLog {
-            log(AccessLog.line(requestId: requestId, method: method, path: path, status: encoded.status,
-                               bytes: encoded.body.count, durationSeconds: duration, remote: remote,
-                               forwardedFor: forwardedFor))
+        let status = encoded.status
+        let report: @Sendable (Int) -> Void = { [configuration, metricsHook] bytes in
+            let duration = Clock.now() - started
+            if let log = configuration.accessLog {
+                log(AccessLog.line(requestId: requestId, method: method, path: path, status: status,
+                                   bytes: bytes, durationSeconds: duration, remote: remote,
+                                   forwardedFor: forwardedFor))
+            }
+            if let metrics = metricsHook {
+                metrics(HTTPRequestMetrics(method: method, route: route, status: status, duration: duration,
+                                           requestBytes: requestBytes, responseBytes: bytes,
+                                           requestId: requestId))
+            }
         }
-        if let metrics = metricsHook {
-            metrics(HTTPRequestMetrics(method: method, route: route, status: encoded.status, duration: duration,
-                                       requestBytes: requestBytes, responseBytes: encoded.body.count,
-                                       requestId: requestId))
+        if encoded.stream != nil {
+            // Logged when the body ends (or the client leaves), with the bytes sent.
+            encoded.streamEnded = report
+        } else {
+            report(encoded.body.count)
         }
         return encoded
     }

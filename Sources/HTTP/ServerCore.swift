@@ -18,6 +18,9 @@ final class ServerCore: @unchecked Sendable {
     private var listenFD: Int32 = -1
     private var listenSource: DispatchSourceRead?
     private let acceptQueue = DispatchQueue(label: "ranksmith.http.accept")
+    /// Where body streams are pulled: off the I/O queues, since a pull may
+    /// block on a file read.
+    let streamQueue = DispatchQueue(label: "ranksmith.http.stream", qos: .utility, attributes: .concurrent)
     private let ioQueues: [DispatchQueue]
     private var nextQueue = 0
     private var nextConnectionID = 0
@@ -79,6 +82,19 @@ final class ServerCore: @unchecked Sendable {
             unsentBytes += count
             return true
         }
+    }
+
+    /// Counts a piece of a streamed body, which is never refused: a stream
+    /// holds at most one piece (``streamPieceBytes``) per connection.
+    func countUnsent(_ count: Int) {
+        lock.withLock { unsentBytes += count }
+    }
+
+    /// Bytes a stream is asked for at a time: 64 KiB, or less when the
+    /// unsent budget is smaller (then one piece never exceeds it).
+    var streamPieceBytes: Int {
+        let limit = configuration.limits.maxUnsentBytes
+        return limit > 0 ? max(1, min(ServerCore.alwaysSentBytes, limit)) : ServerCore.alwaysSentBytes
     }
 
     /// Gives back bytes counted by ``reserveUnsent(_:)``.

@@ -32,8 +32,11 @@ public final class TestClient: @unchecked Sendable {
         public var status: Int
         /// The header fields in the order received.
         public var headers: Headers
-        /// The body (after any `Content-Length` cut).
+        /// The body (after any `Content-Length` cut, or dechunked).
         public var body: [UInt8]
+        /// The size of each chunk of a chunked body, in order (the final
+        /// zero-size chunk not included); empty for other framings.
+        public var chunkSizes: [Int] = []
 
         /// The value of header `name` (any case).
         public func header(_ name: String) -> String? { headers[name] }
@@ -134,8 +137,9 @@ public final class TestClient: @unchecked Sendable {
     @discardableResult
     public func send(_ text: String) -> Bool { send(Array(text.utf8)) }
 
-    /// Reads one response (Content-Length or close-delimited body; chunked
-    /// is not needed). `head`: the request was HEAD, so no body follows.
+    /// Reads one response (Content-Length, chunked or close-delimited body).
+    /// `head`: the request was HEAD, so no body follows. A chunked body
+    /// whose last chunk never comes throws ``ClientError/closed``.
     public func readResponse(head: Bool = false) throws -> Response {
         var headEnd: Int?
         while true {
@@ -155,7 +159,9 @@ public final class TestClient: @unchecked Sendable {
         buffer.removeFirst(headEnd! + 4)
         var response = Response(status: status, headers: Headers(fields: fields), body: [])
         if status < 200 || status == 204 || status == 304 || head { return response }
-        if let lengthText = response.header("Content-Length"), let length = Int(lengthText) {
+        if response.header("Transfer-Encoding")?.lowercased() == "chunked" {
+            try readChunkedBody(into: &response)
+        } else if let lengthText = response.header("Content-Length"), let length = Int(lengthText) {
             while buffer.count < length { try fill() }
             response.body = Array(buffer[0..<length])
             buffer.removeFirst(length)
@@ -184,6 +190,30 @@ public final class TestClient: @unchecked Sendable {
         while (try? fill()) != nil {}
         defer { buffer = [] }
         return buffer
+    }
+
+    /// Reads chunks until the zero-size one and the blank line after it
+    /// (the server sends no trailers).
+    private func readChunkedBody(into response: inout Response) throws {
+        while true {
+            var lineEnd: Int?
+            while lineEnd == nil {
+                lineEnd = buffer.count >= 2 ? (0..<(buffer.count - 1)).first { buffer[$0] == 13 && buffer[$0 + 1] == 10 } : nil
+                if lineEnd == nil { try fill() }
+            }
+            let sizeText = String(decoding: buffer[0..<lineEnd!], as: UTF8.self)
+            guard let size = Int(sizeText, radix: 16) else { throw ClientError.malformed("chunk size \(sizeText)") }
+            buffer.removeFirst(lineEnd! + 2)
+            while buffer.count < size + 2 { try fill() }
+            guard buffer[size] == 13 && buffer[size + 1] == 10 else { throw ClientError.malformed("no CRLF after a chunk") }
+            if size == 0 {
+                buffer.removeFirst(2)
+                return
+            }
+            response.body.append(contentsOf: buffer[0..<size])
+            response.chunkSizes.append(size)
+            buffer.removeFirst(size + 2)
+        }
     }
 
     private func findHeadEnd() -> Int? {

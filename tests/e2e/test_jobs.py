@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import signal
 import time
 
+import pytest
 import requests
 
 from conftest import Server
@@ -31,10 +33,14 @@ JOB_FLAGS = ("--threads", "1", "--job-nice", "0")
 
 
 def dataset_lines(server, job_id: str) -> list[dict]:
+    """The dataset of a finished job: streamed (chunked), the lists file's lines."""
     r = requests.get(f"{server.url}/jobs/{job_id}/dataset", timeout=30)
     assert r.status_code == 200
     assert r.headers["Content-Type"].startswith("application/x-ndjson")
+    assert r.headers["Transfer-Encoding"] == "chunked" and "Content-Length" not in r.headers
     assert r.text == "" or r.text.endswith("\n"), "whole lines only"
+    lists = server.data_dir / "jobs" / job_id / "lists.jsonl"
+    assert r.text.splitlines() == (lists.read_text().splitlines() if lists.exists() else [])
     return [json.loads(line) for line in r.text.splitlines()]
 
 
@@ -62,9 +68,17 @@ def test_small_job_yields_lists_of_length_five_that_pass_the_filters(tmp_path):
         assert_passes_filters(lists, SENTENCES, length=5)
         assert done["result"]["kept"] == len(lists)
         assert done["result"]["kept"] + done["result"]["dropped"] == 3
+        # Prefix reuse, as a count and as a rate over the run's seconds.
+        result = done["result"]
+        assert result["reused_prefix_tokens"] > 0 and result["seconds"] > 0
+        assert result["prompt_tokens_saved_per_second"] * result["seconds"] == \
+            pytest.approx(result["reused_prefix_tokens"], rel=1e-3)
         metrics = requests.get(s.url + "/metrics", timeout=10).text
         assert 'ranksmith_jobs{state="succeeded"} 1' in metrics
         assert f"ranksmith_synthesis_lists_written {len(lists)}" in metrics
+        assert f"ranksmith_generator_prompt_tokens_saved {result['reused_prefix_tokens']}" in metrics
+        rate = re.search(r"^ranksmith_generator_prompt_tokens_saved_per_second (\S+)$", metrics, re.M)
+        assert rate and float(rate.group(1)) == pytest.approx(result["prompt_tokens_saved_per_second"], rel=1e-3)
     finally:
         s.terminate()
 

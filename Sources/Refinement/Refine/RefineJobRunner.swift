@@ -103,7 +103,7 @@ public struct RefineJobRunner: JobRunner {
         report["synthesize"].state = "running"
         publish(report)
         let synthesized: JSONValue?
-        do { synthesized = try synthesis.run(context) } catch JobError.cancelled { throw JobError.cancelled } catch {
+        do { synthesized = try synthesis.run(context, publishing: false) } catch JobError.cancelled { throw JobError.cancelled } catch {
             throw fail("synthesize", "\(error)")
         }
         let listsPath = context.directory.appendingPathComponent(SynthesisJobRunner.listsFile).path

@@ -7,20 +7,26 @@ import Synchronization
 
 /// Counters of every synthesis job in this process, read by `/metrics`.
 public final class SynthesisMetrics: Sendable {
-    private let counts = Mutex((lists: 0, dropped: 0, tokens: 0, seconds: 0.0, lastRate: 0.0))
+    private let counts = Mutex((lists: 0, dropped: 0, tokens: 0, seconds: 0.0, lastRate: 0.0,
+                                saved: 0, savedRate: 0.0))
 
     public init() {}
 
     /// Lists written, chains dropped, tokens generated, seconds in the generator,
-    /// and the generated tokens/s of the latest progress report.
-    public var snapshot: (lists: Int, dropped: Int, tokens: Int, seconds: Double, lastRate: Double) {
+    /// the generated tokens/s of the latest progress report, prompt tokens
+    /// saved by prefix reuse, and the saved tokens per second of run time
+    /// of the latest job that reported.
+    public var snapshot: (lists: Int, dropped: Int, tokens: Int, seconds: Double, lastRate: Double,
+                          saved: Int, savedRate: Double) {
         counts.withLock { $0 }
     }
 
-    func add(lists: Int, dropped: Int, tokens: Int, seconds: Double) {
+    func add(lists: Int, dropped: Int, tokens: Int, seconds: Double, saved: Int = 0, savedRate: Double? = nil) {
         counts.withLock {
             $0.lists += lists; $0.dropped += dropped; $0.tokens += tokens; $0.seconds += seconds
             if seconds > 0 { $0.lastRate = Double(tokens) / seconds }
+            $0.saved += saved
+            if let savedRate { $0.savedRate = savedRate }
         }
     }
 }
@@ -125,6 +131,13 @@ public struct SynthesisJobRunner: JobRunner {
     }
 
     public func run(_ context: JobContext) throws -> JSONValue? {
+        try run(context, publishing: true)
+    }
+
+    /// Runs the job; with `publishing`, the running counts (the result's
+    /// fields so far) are shown as the record's `result` after each chain.
+    /// A refine job, which publishes its own report, runs it without.
+    func run(_ context: JobContext, publishing: Bool) throws -> JSONValue? {
         let p = context.parameters
         let settings = try Self.settings(p)
         let anchors: [String]
@@ -139,16 +152,25 @@ public struct SynthesisJobRunner: JobRunner {
         for note in backend.notes { context.note(note) }
         let lists = try ListsFile(path: context.directory.appendingPathComponent(Self.listsFile).path)
         let rejected = try ListsFile(path: context.directory.appendingPathComponent(Self.rejectedFile).path)
-        var reported = (lists: 0, dropped: 0, tokens: 0, seconds: 0.0)
+        var reported = (lists: 0, dropped: 0, tokens: 0, seconds: 0.0, saved: 0)
         let summary = try SynthesisRun.run(
             anchors: anchors, backend: backend, settings: settings, lists: lists, rejected: rejected,
             cancelled: { context.isCancelled }
         ) { done, total, s in
             let w = backend.work
             metrics.add(lists: s.kept - reported.lists, dropped: s.dropped - reported.dropped,
-                        tokens: w.generatedTokens - reported.tokens, seconds: w.seconds - reported.seconds)
-            reported = (s.kept, s.dropped, w.generatedTokens, w.seconds)
+                        tokens: w.generatedTokens - reported.tokens, seconds: w.seconds - reported.seconds,
+                        saved: s.reusedPrefixTokens - reported.saved, savedRate: s.seconds > 0 ? s.promptTokensSavedPerSecond : nil)
+            reported = (s.kept, s.dropped, w.generatedTokens, w.seconds, s.reusedPrefixTokens)
             context.report(done: done, total: total)
+            if publishing, let running = try? JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(s)) {
+                context.publish(running)
+            }
+        }
+        // The gauge ends on the figure the result reports (the last chain's
+        // report came a moment before the run's end).
+        if summary.seconds > 0 {
+            metrics.add(lists: 0, dropped: 0, tokens: 0, seconds: 0, savedRate: summary.promptTokensSavedPerSecond)
         }
         if context.isCancelled { throw JobError.cancelled }
         var result = try JSONDecoder().decode([String: JSONValue].self, from: JSONEncoder().encode(summary))

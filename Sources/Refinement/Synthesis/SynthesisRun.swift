@@ -23,11 +23,15 @@ public struct SynthesisSummary: Sendable, Codable {
     public var reusedNegativeTokens = 0
     /// Wall-clock seconds of this run.
     public var seconds = 0.0
+    /// Prompt tokens the prefix cache saved per second of this run:
+    /// `reusedPrefixTokens / seconds` (0 before any time has passed).
+    public var promptTokensSavedPerSecond = 0.0
 
     enum CodingKeys: String, CodingKey {
         case anchors, alreadyDone = "already_done", kept, dropped, stops, generatedTokens = "generated_tokens"
         case promptTokens = "prompt_tokens", reusedPrefixTokens = "reused_prefix_tokens"
         case reusedNegativeTokens = "reused_negative_tokens", seconds
+        case promptTokensSavedPerSecond = "prompt_tokens_saved_per_second"
     }
 }
 
@@ -69,6 +73,7 @@ public struct SynthesisRun {
             summary.reusedPrefixTokens = w.reusedPrefixTokens - work0.reusedPrefixTokens
             summary.reusedNegativeTokens = w.reusedNegativeTokens - work0.reusedNegativeTokens
             summary.seconds = (clock.now - start).seconds
+            summary.promptTokensSavedPerSecond = summary.seconds > 0 ? Double(summary.reusedPrefixTokens) / summary.seconds : 0
         }
         progress(summary.alreadyDone, anchors.count, summary)
         try ListSynthesizer(backend: backend, settings: settings).run(todo, cancelled: cancelled) { o in
