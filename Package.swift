@@ -46,14 +46,14 @@ let package = Package(
         .target(name: "Numerics", dependencies: ["CBLAS", "CPrefetch"], swiftSettings: swift6 + kernelFlags),
         .target(name: "Tokenization", swiftSettings: swift6 + kernelFlags),
         .target(name: "Encoder", dependencies: ["Numerics", "Tokenization"], swiftSettings: swift6 + kernelFlags),
-        .target(name: "Generator", dependencies: ["Numerics", "Tokenization"], swiftSettings: common + kernelFlags),
+        .target(name: "Generator", dependencies: ["Numerics", "Tokenization"], swiftSettings: swift6 + kernelFlags),
         .target(name: "Storage", swiftSettings: swift6 + kernelFlags),
         .target(name: "Index", dependencies: ["Numerics", "Storage", "CPrefetch"], swiftSettings: swift6 + kernelFlags),
         .target(
             name: "Engine", dependencies: ["Encoder", "Index", "Numerics", "Storage", "Tokenization"],
             swiftSettings: swift6 + kernelFlags),
         .target(name: "Jobs", dependencies: ["Storage"], swiftSettings: swift6),
-        .target(name: "Refinement", dependencies: ["COpenSSL", "Encoder", "Generator", "Index", "Jobs", "Numerics", "Storage", "Tokenization"], swiftSettings: common + kernelFlags),
+        .target(name: "Refinement", dependencies: ["COpenSSL", "Encoder", "Generator", "Index", "Jobs", "Numerics", "Storage", "Tokenization"], swiftSettings: swift6 + kernelFlags),
         .target(name: "HTTP", dependencies: ["CZlib", "COpenSSL"], swiftSettings: swift6 + kernelFlags),
         .target(
             name: "Service",
