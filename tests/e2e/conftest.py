@@ -296,3 +296,12 @@ def serve_flags() -> dict[str, str | None]:
         d = re.search(r"\(default: ([^)]*)\)", line)
         flags[m.group(1)] = d.group(1) if d else None
     return flags
+
+
+def resident_bytes(pid: int) -> int:
+    """Resident set size of process `pid`, in bytes (VmRSS)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")

@@ -17,21 +17,13 @@ import time
 import pytest
 import requests
 
-from conftest import Server
+from conftest import Server, resident_bytes
 
 LINE = json.dumps({"anchor": "A man is playing a guitar on the street.",
                    "list": ["A man is playing a guitar on the street.", "A man plays music outdoors.",
                             "Someone makes a sound.", "A person is outside.", "Something happens."],
                    "generator": "test", "settings": {"rounds": 4}, "seconds": 1.0, "stopped": None}) + "\n"
 DATASET_BYTES = 64 * 2**20
-
-
-def resident_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
 
 
 def open_descriptors(pid: int) -> int:

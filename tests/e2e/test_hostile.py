@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from conftest import Server
+from conftest import Server, resident_bytes
 
 KEY = "hostile-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -54,14 +54,6 @@ def raw_exchange(port: int, data: bytes, *, wait: float = 5.0, first_only: bool 
         except socket.timeout:
             pass
         return out
-
-
-def resident_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
 
 
 # MARK: - Request bodies
