@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Generator
 import HTTP
 import Jobs
 import Numerics
@@ -22,6 +23,8 @@ public final class RanksmithService: @unchecked Sendable {
     /// Prometheus metrics served at /metrics.
     public let metrics = MetricsRegistry()
     let started = Date()
+    /// The generator refinement jobs use by default (`--generator`), as `/info` names it.
+    let generator: GeneratorDescription
     private(set) var server: HTTPServer?
     /// Background jobs under `<data-dir>/jobs`; nil if that folder failed
     /// to open (then job endpoints answer 503 with `jobsError`).
@@ -41,6 +44,11 @@ public final class RanksmithService: @unchecked Sendable {
         try Self.prepareDataDirectory(configuration.dataDirectory)
         guard FileManager.default.fileExists(atPath: configuration.generatorPath) else {
             throw ServiceStartError("generator file \(configuration.generatorPath) not found: run `make models` or pass --generator FILE")
+        }
+        do {
+            generator = try GeneratorDescription(path: configuration.generatorPath)
+        } catch {
+            throw ServiceStartError("generator file \(configuration.generatorPath) cannot be used: \((error as? GeneratorFileError)?.reason ?? "\(error)")")
         }
         let handle: ModelHandle
         do {
