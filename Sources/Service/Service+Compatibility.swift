@@ -106,9 +106,6 @@ extension RanksmithService {
         let body = try decodeBody(DecodeRequest.self, from: request)
         let lists = body.ids.lists
         let limit = configuration.maxInputsPerRequest
-        if body.ids.wasBatch && lists.isEmpty {
-            throw EngineError.invalidInput(field: "ids", reason: "must not be empty; send at least one list of ids")
-        }
         guard lists.count <= limit else {
             throw EngineError.invalidInput(field: "ids", reason: "has \(lists.count) lists; at most \(limit) per request — split the batch")
         }
