@@ -13,7 +13,8 @@ import Synchronization
 /// answers and `EngineError`s into responses; owns the HTTP server and the
 /// metrics. One file per area: `Service+Embed.swift`, `Service+Rerank.swift`,
 /// `Service+Search.swift`, `Service+Collections.swift`,
-/// `Service+Operations.swift`. See docs/architecture.md for the request path.
+/// `Service+Operations.swift`, and the routes other servers' clients call,
+/// `Service+Compatibility.swift` (TEI) and `Service+Ollama.swift`. See docs/architecture.md for the request path.
 public final class RanksmithService: @unchecked Sendable {
     /// What `ranksmith serve` was told.
     public let configuration: ServiceConfiguration

@@ -19,6 +19,11 @@ extension WordPieceTokenizer {
         public var index: Int
         /// The id.
         public var id: Int64
+
+        public init(index: Int, id: Int64) {
+            self.index = index
+            self.id = id
+        }
     }
 
     /// Whether `id` names a piece of this tokenizer.
