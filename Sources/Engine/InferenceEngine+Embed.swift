@@ -32,23 +32,11 @@ extension InferenceEngine {
     ) async throws -> Embeddings {
         let handle = handle ?? models.active
         let model = handle.model
-        let limit = configuration.maxInputsPerRequest
-        guard !texts.isEmpty else { throw EngineError.invalidInput(field: field, reason: "must not be empty; send at least one text") }
-        guard texts.count <= limit else {
-            throw EngineError.invalidInput(field: field, reason: "has \(texts.count) texts; at most \(limit) per request — split the batch")
-        }
-        if let i = texts.firstIndex(where: \.isEmpty) {
-            throw EngineError.invalidInput(field: texts.count == 1 ? field : "\(field)[\(i)]", reason: "must not be an empty string")
-        }
+        try checkTexts(texts, field: field)
         if let d = dimensions, d < 1 || d > model.dimensions {
             throw EngineError.invalidInput(field: "dimensions", reason: "must be between 1 and \(model.dimensions)")
         }
-        let encodings = texts.map(model.encode)
-        let truncated = encodings.reduce(0) { $0 + ($1.truncated ? 1 : 0) }
-        if truncated > 0 && !truncate {
-            let i = encodings.firstIndex(where: \.truncated)!
-            throw EngineError.inputTooLong(field: texts.count == 1 ? field : "\(field)[\(i)]", maxTokens: model.maxSequenceLength)
-        }
+        let (encodings, truncated) = try encodeInputs(texts, field: field, truncate: truncate, model: model)
         let raw: Matrix, timing: Batcher.Timing
         do {
             (raw, timing) = try await batcher.submit(encodings, model: model)
@@ -72,6 +60,31 @@ extension InferenceEngine {
             }
         }
         return Embeddings(vectors: vectors, truncated: truncated, tokens: tokens, handle: handle)
+    }
+
+    /// Refuses an empty list, more texts than `maxInputsPerRequest`, and
+    /// empty texts (naming the first).
+    func checkTexts(_ texts: [String], field: String) throws {
+        let limit = configuration.maxInputsPerRequest
+        guard !texts.isEmpty else { throw EngineError.invalidInput(field: field, reason: "must not be empty; send at least one text") }
+        guard texts.count <= limit else {
+            throw EngineError.invalidInput(field: field, reason: "has \(texts.count) texts; at most \(limit) per request — split the batch")
+        }
+        if let i = texts.firstIndex(where: \.isEmpty) {
+            throw EngineError.invalidInput(field: texts.count == 1 ? field : "\(field)[\(i)]", reason: "must not be an empty string")
+        }
+    }
+
+    /// Tokenises `texts`; when `truncate` is false, a text longer than the
+    /// model takes is `inputTooLong` (naming the first).
+    func encodeInputs(_ texts: [String], field: String, truncate: Bool, model: BertModel) throws -> (encodings: [Encoding], truncated: Int) {
+        let encodings = texts.map(model.encode)
+        let truncated = encodings.reduce(0) { $0 + ($1.truncated ? 1 : 0) }
+        if truncated > 0 && !truncate {
+            let i = encodings.firstIndex(where: \.truncated)!
+            throw EngineError.inputTooLong(field: texts.count == 1 ? field : "\(field)[\(i)]", maxTokens: model.maxSequenceLength)
+        }
+        return (encodings, truncated)
     }
 }
 
@@ -99,20 +112,8 @@ extension InferenceEngine {
                                 handle: ModelHandle? = nil) async throws -> TokenEmbeddings {
         let handle = handle ?? models.active
         let model = handle.model
-        let limit = configuration.maxInputsPerRequest
-        guard !texts.isEmpty else { throw EngineError.invalidInput(field: field, reason: "must not be empty; send at least one text") }
-        guard texts.count <= limit else {
-            throw EngineError.invalidInput(field: field, reason: "has \(texts.count) texts; at most \(limit) per request — split the batch")
-        }
-        if let i = texts.firstIndex(where: \.isEmpty) {
-            throw EngineError.invalidInput(field: texts.count == 1 ? field : "\(field)[\(i)]", reason: "must not be an empty string")
-        }
-        let encodings = texts.map(model.encode)
-        let truncated = encodings.reduce(0) { $0 + ($1.truncated ? 1 : 0) }
-        if truncated > 0 && !truncate {
-            let i = encodings.firstIndex(where: \.truncated)!
-            throw EngineError.inputTooLong(field: texts.count == 1 ? field : "\(field)[\(i)]", maxTokens: model.maxSequenceLength)
-        }
+        try checkTexts(texts, field: field)
+        let (encodings, truncated) = try encodeInputs(texts, field: field, truncate: truncate, model: model)
         let tokens = encodings.reduce(0) { $0 + $1.ids.count }
         let maxTokens = configuration.batcher.maxBatchTokens
         guard tokens <= maxTokens else {
