@@ -92,7 +92,7 @@ def main():
     }
     del voc
 
-    llm = Llama(model_path=args.model, n_ctx=512, n_batch=512, n_threads=args.threads, verbose=False, seed=0)
+    llm = Llama(model_path=args.model, n_ctx=512, n_batch=512, n_threads=args.threads, logits_all=True, verbose=False, seed=0)
     template = llm.metadata["tokenizer.chat_template"]
     golden["template"] = template
     fmt = Jinja2ChatFormatter(template=template, eos_token="<|im_end|>", bos_token="<|im_start|>")
