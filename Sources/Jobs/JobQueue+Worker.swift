@@ -44,7 +44,8 @@ extension JobQueue {
                 id: id, parameters: r.parameters, directory: folder(of: id), resumed: resumed,
                 onProgress: { [self] done, total in self.progress(id, done: done, total: total) },
                 onNote: { [self] text in self.addNote(id, text) },
-                onPublish: { [self] value in self.publish(id, value) })
+                onPublish: { [self] value in self.publish(id, value) },
+                onCommit: { [self] what in self.beginCommit(id, what) })
             s.running[id] = context
             return (r, runner, context)
         }
@@ -71,6 +72,7 @@ extension JobQueue {
                 let published = state.withLock { s -> (JobRecord?, Bool)? in
                     guard s.records[id] == base else { return nil }  // changed meanwhile: derive again
                     s.running[id] = nil
+                    s.committing[id] = nil
                     s.runStart[id] = nil
                     s.lastWrite[id] = nil
                     if s.deleting.remove(id) != nil { return (nil, true) }
@@ -95,6 +97,7 @@ extension JobQueue {
         if context.cancelFlag.load(ordering: .relaxed) {
             r.state = .cancelled
             r.finishedAt = r.finishedAt ?? now
+            r.result = runner.settle(r.result, reason: "cancelled")
         } else if context.interruptFlag.load(ordering: .relaxed) {
             r.state = runner.resumable ? .queued : .failed
             if runner.resumable {
@@ -102,15 +105,17 @@ extension JobQueue {
             } else {
                 r.error = "interrupted by a shutdown; \(r.kind) jobs cannot resume"
                 r.finishedAt = now
+                r.result = runner.settle(r.result, reason: "interrupted by a shutdown")
             }
         } else {
             switch outcome {
             case let .success(value):
                 r.state = .succeeded
-                r.result = value
+                r.result = value.map(redacted)
             case let .failure(error):
                 r.state = error as? JobError == .cancelled ? .cancelled : .failed
-                r.error = "\(error)"
+                r.error = Self.bounded(redact("\(error)"))
+                r.result = runner.settle(r.result, reason: r.error ?? "failed")
             }
             r.finishedAt = now
         }
@@ -144,17 +149,47 @@ extension JobQueue {
 
     /// Replaces a running job's `result` (see `JobContext.publish`).
     func publish(_ id: String, _ value: JSONValue) {
-        let changed = state.withLock { s -> Bool in
-            guard var r = s.records[id], r.state == .running else { return false }
+        let value = redacted(value)
+        let kind = state.withLock { s -> String? in
+            guard var r = s.records[id], r.state == .running else { return nil }
             r.result = value
             r.updatedAt = Date()
             s.records[id] = r
+            return r.kind
+        }
+        guard let kind else { return }
+        persist(id)
+        TestHooks.killIfAsked(kind: kind, stage: value["stage"]?.stringValue)
+    }
+
+    /// Marks running job `id` as past its point of no return, unless it
+    /// was cancelled (then false). Under the lock `cancel` takes, so the
+    /// two cannot both win.
+    func beginCommit(_ id: String, _ what: String) -> Bool {
+        state.withLock { s in
+            guard let r = s.records[id], r.state == .running, let c = s.running[id], !c.isCancelled else { return false }
+            s.committing[id] = what
             return true
         }
-        if changed { persist(id) }
+    }
+
+    /// `value` with every string passed through `redact`.
+    func redacted(_ value: JSONValue) -> JSONValue {
+        switch value {
+        case let .string(text): return .string(redact(text))
+        case let .array(items): return .array(items.map(redacted))
+        case let .object(fields): return .object(fields.mapValues(redacted))
+        default: return value
+        }
+    }
+
+    /// An error message cut to a length a listing can carry.
+    static func bounded(_ text: String, limit: Int = 2000) -> String {
+        text.count <= limit ? text : String(text.prefix(limit)) + "… (cut at \(limit) characters)"
     }
 
     func addNote(_ id: String, _ text: String) {
+        let text = Self.bounded(redact(text))
         let changed = state.withLock { s -> Bool in
             guard var r = s.records[id], !r.notes.contains(text) else { return false }
             r.notes.append(text)
@@ -239,7 +274,7 @@ extension JobQueue {
             let target = aside.appendingPathComponent("\(name)-\(Int(Date().timeIntervalSince1970))")
             do {
                 try fm.moveItem(at: dir, to: target)
-                log("jobs: set aside \(name) because \(reason); moved to \(target.path)")
+                log("jobs: set aside \(name) because \(reason); moved to jobs/.set-aside/\(target.lastPathComponent)")
             } catch {
                 log("jobs: ignoring \(name) because \(reason); could not move it aside: \(error.localizedDescription)")
             }
