@@ -5,6 +5,7 @@ import Darwin
 #endif
 import Foundation
 import Storage
+import Synchronization
 
 // MARK: - Workers, records on disk
 
@@ -250,37 +251,59 @@ extension JobQueue {
     func loadRecords() -> [JobRecord] {
         let fm = FileManager.default
         guard let names = try? fm.contentsOfDirectory(atPath: directory.path) else { return [] }
-        var out: [JobRecord] = []
-        for name in names.sorted() where !name.hasPrefix(".") {
-            let dir = folder(of: name)
+        let folders = names.sorted().filter { name in
             var isDir: ObjCBool = false
-            guard fm.fileExists(atPath: dir.path, isDirectory: &isDir), isDir.boolValue else { continue }
-            AtomicFile.removeLeftovers(in: dir.path)  // a record write cut short by a crash
-            let file = dir.appendingPathComponent("job.json")
-            let reason: String
-            if let data = fm.contents(atPath: file.path) {
-                do {
-                    let r = try JobRecord.decoder.decode(JobRecord.self, from: data)
-                    if r.id == name { out.append(r); continue }
-                    reason = "its id \(r.id) does not match its folder"
-                } catch {
-                    reason = "it is not a job record (\(Self.decodingReason(error)))"
-                }
-            } else {
-                reason = "it has no job.json"
+            return !name.hasPrefix(".") && fm.fileExists(atPath: folder(of: name).path, isDirectory: &isDir) && isDir.boolValue
+        }
+        // Decoded on every core: a full store is mostly parameters to parse.
+        let outcomes = Mutex([Result<JobRecord, SetAside>?](repeating: nil, count: folders.count))
+        DispatchQueue.concurrentPerform(iterations: folders.count) { i in
+            let outcome = readRecord(folders[i])
+            outcomes.withLock { $0[i] = outcome }
+        }
+        var out: [JobRecord] = []
+        for (name, outcome) in zip(folders, outcomes.withLock { $0 }) {
+            switch outcome {
+            case let .success(r)?: out.append(r)
+            case let .failure(aside)?: setAside(name, because: aside.reason)
+            case nil: break
             }
-            let aside = directory.appendingPathComponent(".set-aside", isDirectory: true)
-            try? fm.createDirectory(at: aside, withIntermediateDirectories: true)
-            let target = aside.appendingPathComponent("\(name)-\(Int(Date().timeIntervalSince1970))")
-            do {
-                try fm.moveItem(at: dir, to: target)
-                log("jobs: set aside \(name) because \(reason); moved to jobs/.set-aside/\(target.lastPathComponent)")
-            } catch {
-                log("jobs: ignoring \(name) because \(reason); could not move it aside: \(error.localizedDescription)")
-            }
-            state.withLock { $0.setAside.append(name) }
         }
         return out
+    }
+
+    /// Why a folder's record cannot be used.
+    struct SetAside: Error { let reason: String }
+
+    /// The record in folder `name`, or why it cannot be used.
+    func readRecord(_ name: String) -> Result<JobRecord, SetAside> {
+        let dir = folder(of: name)
+        AtomicFile.removeLeftovers(in: dir.path)  // a record write cut short by a crash
+        guard let data = FileManager.default.contents(atPath: dir.appendingPathComponent("job.json").path) else {
+            return .failure(SetAside(reason: "it has no job.json"))
+        }
+        do {
+            let r = try JobRecord.decoder.decode(JobRecord.self, from: data)
+            return r.id == name ? .success(r) : .failure(SetAside(reason: "its id \(r.id) does not match its folder"))
+        } catch {
+            return .failure(SetAside(reason: "it is not a job record (\(Self.decodingReason(error)))"))
+        }
+    }
+
+    /// Moves folder `name` to `.set-aside/` and logs why.
+    func setAside(_ name: String, because reason: String) {
+        let fm = FileManager.default
+        let dir = folder(of: name)
+        let aside = directory.appendingPathComponent(".set-aside", isDirectory: true)
+        try? fm.createDirectory(at: aside, withIntermediateDirectories: true)
+        let target = aside.appendingPathComponent("\(name)-\(Int(Date().timeIntervalSince1970))")
+        do {
+            try fm.moveItem(at: dir, to: target)
+            log("jobs: set aside \(name) because \(reason); moved to jobs/.set-aside/\(target.lastPathComponent)")
+        } catch {
+            log("jobs: ignoring \(name) because \(reason); could not move it aside: \(error.localizedDescription)")
+        }
+        state.withLock { $0.setAside.append(name) }
     }
 
     static func decodingReason(_ error: Error) -> String {

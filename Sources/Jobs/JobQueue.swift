@@ -93,7 +93,10 @@ public final class JobQueue: Sendable {
 
     /// Loads the records, recovers interrupted jobs and starts the workers.
     public func start() {
+        let clock = ContinuousClock(), begun = clock.now
         let recovered = loadRecords()
+        let seconds = (clock.now - begun).components
+        log("jobs: \(recovered.count) records read in \(String(format: "%.2f", Double(seconds.seconds) + Double(seconds.attoseconds) / 1e18)) s")
         let toWrite: [String] = state.withLock { s in
             guard !s.started else { return [] }
             s.started = true
@@ -124,8 +127,12 @@ public final class JobQueue: Sendable {
                         r.progress.etaSeconds = nil
                         r.result = runner?.settle(r.result, reason: "interrupted by a restart") ?? r.result
                     }
-                    r.updatedAt = Date()
-                    changed.append(r.id)
+                    // A job that was merely queued is unchanged: not rewritten
+                    // (a full store would otherwise cost a rewrite of every record).
+                    if wasRunning || r.state == .failed {
+                        r.updatedAt = Date()
+                        changed.append(r.id)
+                    }
                 }
                 s.records[r.id] = r
             }
