@@ -181,7 +181,7 @@ def test_a_kv_cache_beyond_an_address_space_limit_is_a_422_not_an_abort(tmp_path
 
 def test_a_job_that_kills_the_process_every_time_is_failed_after_bounded_resumes(tmp_path):
     env = {"RANKSMITH_TEST_KILL_AT": "train:train"}
-    s = Server(tmp_path, *FLAGS, "--job-max-interruptions", "2", env=env, name="first")
+    s = Server(tmp_path, *FLAGS, env=env, name="first")  # --job-max-interruptions: default 2
     write_lists(s.data_dir)
     (s.data_dir / "dev-small.jsonl").write_text(dev_lines(20))
     job = s.submit_job("train", file="lists-small.jsonl", steps=2, max_length=24, dev="dev-small.jsonl", version="doomed")
@@ -190,12 +190,12 @@ def test_a_job_that_kills_the_process_every_time_is_failed_after_bounded_resumes
     # Resumed twice, killed each time; the fourth start fails it and serves.
     exits = []
     for n in range(2):
-        server, status = start_until_exit_or_ready(tmp_path, "--job-max-interruptions", "2", env=env, name=f"again{n}",
+        server, status = start_until_exit_or_ready(tmp_path, env=env, name=f"again{n}",
                                                    timeout=120)
         assert server is None, "the resumed job killed it again"
         exits.append(status)
     assert exits == [-9, -9]
-    s = Server(tmp_path, *FLAGS, "--job-max-interruptions", "2", env=env, name="clean")
+    s = Server(tmp_path, *FLAGS, env=env, name="clean")
     try:
         done = requests.get(f"{s.url}/jobs/{job['id']}", timeout=10).json()
         assert done["state"] == "failed", done
