@@ -163,6 +163,8 @@ public struct RefineJobRunner: JobRunner {
                 if step.step == step.steps || step.devSpearman != nil { publish(report) }
             }
         } catch JobError.cancelled { throw JobError.cancelled } catch { throw fail("train", "\(error)") }
+        // A cancel during the last step: publish nothing.
+        if context.isCancelled { throw JobError.cancelled }
         let version = s.version ?? TrainingFields.defaultVersion(prefix: "refine", job: context.id)
         report.version = version
         let destination = URL(fileURLWithPath: host.modelsDirectory).appendingPathComponent(version)
