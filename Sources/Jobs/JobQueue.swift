@@ -118,7 +118,7 @@ public final class JobQueue: Sendable {
                     }
                     if r.error == nil {
                         if wasRunning {
-                            r.notes.append("interrupted by a restart (\(interruptions) of at most \(limits.maxInterruptions + 1) runs); resumed from its checkpoint at \(JobRecord.isoFormat(Date()))")
+                            r.notes.append("interrupted by a restart (interruption \(interruptions); it is resumed at most \(limits.maxInterruptions) times); resumed from its checkpoint at \(JobRecord.isoFormat(Date()))")
                         }
                         r.state = .queued
                     } else {

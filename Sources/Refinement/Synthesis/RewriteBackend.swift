@@ -80,7 +80,9 @@ public enum RewriteBackends {
         }
         QuantMatmul.threads = max(1, threads)
         // Never open a FIFO or device: opening one blocks the job's worker.
-        guard LocalFile.isRegular(generator) else { throw SynthesisError.generator(LocalFile.generatorRefusal(generator)) }
+        guard LocalFile.isRegular(generator) else {
+            throw SynthesisError.generator("cannot load \(generator): it is missing or not a regular file")
+        }
         let model: LlamaModel
         do { model = try LlamaModel(path: generator) } catch { throw SynthesisError.generator("cannot load \(generator): \(error)") }
         let local = try LocalRewriter(model: model, name: (generator as NSString).lastPathComponent, settings: settings,
