@@ -11,7 +11,7 @@ public struct JobLimits: Sendable, Equatable {
     /// Bytes a job's parameters may take once stored (its `job.json`
     /// holds them, and the queue keeps them in memory until the job is
     /// removed); a submit beyond is `tooLarge`.
-    public var maxParameterBytes = 1 << 20
+    public var maxParameterBytes = 256 << 10
     /// Times a job found running at a start (the process died under it) is
     /// resumed; the next such start fails it ("interrupted N times").
     public var maxInterruptions = 2

@@ -64,7 +64,7 @@ public enum JobError: Error, Equatable, CustomStringConvertible {
             return "the job queue is full (\(limit) jobs queued or running, --job-max-queued); retry once some have finished, or delete queued ones"
         case let .tooLarge(bytes, limit):
             return "the job's parameters take \(bytes) bytes, more than the \(limit) a job may store (--job-max-parameter-bytes); "
-                + "give long inputs as file (a file under the data directory) or split the job"
+                + "give long inputs as file (a file under the data directory), take a smaller sample of a collection, or split the job"
         case let .committing(id, what):
             return "job \(id) cannot be cancelled now: it is \(what), which runs to its end once begun; "
                 + "it stays as it is (follow it at GET /jobs/\(id)); to undo it afterwards, activate the previous version"

@@ -80,7 +80,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Jobs queued or running at once; more are refused with 429.")
     var jobMaxQueued: Int = 64
     @Option(help: "Bytes a job's parameters may take once stored; more are refused with 413 (give long inputs as a file under the data directory).")
-    var jobMaxParameterBytes: String = "1M"
+    var jobMaxParameterBytes: String = "256K"
     @Option(help: "Times a job that was running when the process died is resumed; at the next such start it fails (\"interrupted N times\").")
     var jobMaxInterruptions: Int = 2
 
@@ -140,7 +140,7 @@ struct ServeCommand: AsyncParsableCommand {
             c.jobMemoryBytes = bytes
         }
         guard let parameterBytes = Self.byteCount(jobMaxParameterBytes) else {
-            throw ServiceStartError("--job-max-parameter-bytes \(jobMaxParameterBytes) is not a size: give bytes, or a number with K, M or G (e.g. 1M)")
+            throw ServiceStartError("--job-max-parameter-bytes \(jobMaxParameterBytes) is not a size: give bytes, or a number with K, M or G (e.g. 256K)")
         }
         guard jobMaxQueued >= 1, jobMaxInterruptions >= 0 else {
             throw ServiceStartError("--job-max-queued must be at least 1 and --job-max-interruptions at least 0")
