@@ -389,6 +389,35 @@ def test_the_queue_has_limits_listing_is_paginated_and_a_full_store_restarts_fas
         silent.close()
 
 
+def test_two_thousand_submits_with_large_bodies_at_the_defaults_leave_the_server_small_and_listable(tmp_path):
+    """The reported flood: 2000 submits in a few seconds, 30 of them with
+    7 MB bodies. At the default limits the queue takes 64, the rest are
+    429s, the big bodies 413s; memory stays flat, GET /jobs answers."""
+    silent = Silent()
+    s = Server(tmp_path, *FLAGS, "--quiet")
+    try:
+        rss0 = resident_bytes(s.proc.pid)
+        blocker = s.submit_job("synthesize", sentences=SENTENCES[:1], generator=silent.url, rounds=2)
+        s.wait_for_job(blocker["id"], {"running"}, timeout=30)
+        seven = json.dumps({"sentences": [f"Sentence {i} of a very large request body." for i in range(160000)]})
+        assert len(seven) > 7_000_000
+        session = requests.Session()
+        statuses: dict[int, int] = {}
+        for i in range(2000):
+            if i < 30:  # first, while the queue has room: a full queue answers 429 before decoding a body
+                r = session.post(s.url + "/jobs/synthesize", data=seven, headers={"Content-Type": "application/json"}, timeout=60)
+            else:
+                r = session.post(s.url + "/jobs/synthesize", json={"sentences": [f"Sentence {i}."], "rounds": 2}, timeout=30)
+            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+        assert statuses.get(202) == 63 and statuses.get(413) == 30 and statuses.get(429) == 2000 - 63 - 30, statuses
+        assert resident_bytes(s.proc.pid) - rss0 < 100 << 20, "memory stays flat"
+        r = requests.get(s.url + "/jobs", timeout=10)
+        assert r.status_code == 200 and len(r.json()["jobs"]) == 50 and r.json()["next_cursor"]
+    finally:
+        s.terminate()
+        silent.close()
+
+
 # MARK: - Nothing leaked, stage records true
 
 
