@@ -5,7 +5,8 @@ import Foundation
 /// Rewrites text so that it names files relative to the folders a client
 /// knows (the data directory, the model folders) rather than by absolute
 /// host path: `<root>/x/y` becomes `x/y` for every root, longest first;
-/// any other absolute path keeps only its last component. Job records,
+/// any other absolute path (a root named alone included) keeps only its
+/// last component. Job records,
 /// errors, notes and job logs pass through it.
 public struct PathRedactor: Sendable {
     /// Absolute roots, longest first, without a trailing slash.
@@ -28,11 +29,27 @@ public struct PathRedactor: Sendable {
     public func callAsFunction(_ text: String) -> String {
         guard text.contains("/") else { return text }
         var out = text
-        for root in roots {
-            out = out.replacingOccurrences(of: root + "/", with: "")
-            out = out.replacingOccurrences(of: root, with: ".")
-        }
+        for root in roots { out = Self.strip(root + "/", from: out) }
         return Self.shortenAbsolute(out)
+    }
+
+    /// `text` without each occurrence of `prefix` that starts a path (at
+    /// the start, or after a character that cannot be part of one), so
+    /// root `/app` leaves `/srv/app/x` alone.
+    static func strip(_ prefix: String, from text: String) -> String {
+        guard text.contains(prefix) else { return text }
+        var out = ""
+        var rest = Substring(text)
+        while let range = rest.range(of: prefix) {
+            let before = rest[..<range.lowerBound]
+            out += before
+            let previous = before.last ?? out.last
+            if let p = previous, p.isLetter || p.isNumber || "/._-~".contains(p) {
+                out += rest[range]  // inside another path: kept
+            }
+            rest = rest[range.upperBound...]
+        }
+        return out + rest
     }
 
     /// Absolute paths left (`/a/b/c` preceded by a start, space, quote or

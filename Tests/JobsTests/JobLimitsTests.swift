@@ -154,5 +154,8 @@ final class JobLimitsTests: XCTestCase {
         XCTAssertEqual(r("dev set /home/u/secret/dev.jsonl missing"), "dev set dev.jsonl missing")
         XCTAssertEqual(r("remote http://10.0.0.1:8000/v1 refused"), "remote http://10.0.0.1:8000/v1 refused")
         XCTAssertEqual(r("ratio 3/4 and /"), "ratio 3/4 and /")
+        let app = PathRedactor(roots: ["/app"])
+        XCTAssertEqual(app("see /srv/app/x.txt and /app/y.txt"), "see x.txt and y.txt")
+        XCTAssertEqual(app("/application/z.txt"), "z.txt")
     }
 }
