@@ -176,6 +176,32 @@ def test_a_kv_cache_beyond_an_address_space_limit_is_a_422_not_an_abort(tmp_path
         s.terminate()
 
 
+def test_a_stored_job_over_a_lower_budget_fails_with_the_reason_when_it_runs(tmp_path):
+    """A job accepted under a larger --job-memory (or by an older server)
+    is checked again before it allocates: it fails with the reason, the
+    server keeps serving, and nothing is retried at the next start."""
+    silent = Silent()
+    s = Server(tmp_path, *FLAGS, "--job-memory", "2G", name="roomy")
+    try:
+        write_lists(s.data_dir)
+        (s.data_dir / "dev-small.jsonl").write_text(dev_lines(20))
+        blocker = s.submit_job("synthesize", sentences=SENTENCES[:1], generator=silent.url, rounds=2)
+        s.wait_for_job(blocker["id"], {"running"}, timeout=30)
+        job = s.submit_job("train", file="lists-small.jsonl", lists_per_step=8, steps=1, dev="dev-small.jsonl")
+    finally:
+        s.terminate()
+    s = Server(tmp_path, *FLAGS, "--job-memory", "600M", name="tight")
+    try:
+        requests.delete(f"{s.url}/jobs/{blocker['id']}", timeout=30)
+        done = s.wait_for_job(job["id"], timeout=120)
+        assert done["state"] == "failed", done
+        assert "lists_per_step 8" in done["error"] and "--job-memory" in done["error"], done["error"]
+        assert s.proc.poll() is None and serving_version(s) == "base"
+    finally:
+        s.terminate()
+        silent.close()
+
+
 # MARK: - No crash loop
 
 
