@@ -30,12 +30,33 @@ public struct DatasetInfo: Sendable, Codable, Equatable {
     public var lists: Int
     /// SHA-256 of the lists file's bytes, hex.
     public var sha256: String
+    /// The generators that wrote the lists (each list's `generator`, distinct,
+    /// in order of first appearance); absent when no list names one.
+    public var generators: [String]?
 
-    public init(file: String? = nil, job: String? = nil, lists: Int, sha256: String) {
+    public init(file: String? = nil, job: String? = nil, lists: Int, sha256: String, generators: [String]? = nil) {
         self.file = file
         self.job = job
         self.lists = lists
         self.sha256 = sha256
+        self.generators = generators
+    }
+
+    /// `DatasetInfo` of a lists file's bytes: its hash and the generators its lines name.
+    public init(file: String? = nil, job: String? = nil, lists: Int, bytes: Data) {
+        let names = Self.generators(in: bytes)
+        self.init(file: file, job: job, lists: lists, sha256: Self.sha256(bytes), generators: names.isEmpty ? nil : names)
+    }
+
+    /// The distinct `generator` fields of a JSONL lists file, in order of first appearance.
+    public static func generators(in data: Data) -> [String] {
+        var seen: [String] = []
+        for line in data.split(separator: UInt8(ascii: "\n")) where !line.isEmpty {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+                  let name = object["generator"] as? String, !seen.contains(name) else { continue }
+            seen.append(name)
+        }
+        return seen
     }
 
     /// SHA-256 of a lists file's bytes, lowercase hex (the `sha256` field).

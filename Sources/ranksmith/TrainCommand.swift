@@ -131,7 +131,7 @@ struct TrainCommand: ParsableCommand {
         })
         let manifest = ModelManifest(
             version: version ?? outputURL.lastPathComponent, parent: model, teacher: teacher ?? model,
-            dataset: DatasetInfo(file: lists, lists: rankingLists.lists.count, sha256: DatasetInfo.sha256(bytes)),
+            dataset: DatasetInfo(file: lists, lists: rankingLists.lists.count, bytes: bytes),
             options: options, result: result, dev: devPairs == nil ? nil : dev)
         try ModelVersionWriter.write(weights: result.weights, base: student, manifest: manifest, to: outputURL)
         var summary: [String: Any] = ["output": output, "steps": result.steps, "best_step": result.bestStep,

@@ -69,6 +69,9 @@ def test_small_job_yields_lists_of_length_five_that_pass_the_filters(tmp_path):
         assert_passes_filters(lists, SENTENCES, length=5)
         assert done["result"]["kept"] == len(lists)
         assert done["result"]["kept"] + done["result"]["dropped"] == 3
+        # The result and every list name the generator that wrote them (its file name, no folder).
+        assert done["result"]["generator"] == GENERATOR.name
+        assert {l["generator"] for l in lists} == {GENERATOR.name}
         # Prefix reuse, as a count and as a rate over the run's seconds.
         result = done["result"]
         assert result["reused_prefix_tokens"] > 0 and result["seconds"] > 0

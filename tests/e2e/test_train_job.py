@@ -112,6 +112,7 @@ def test_train_from_a_synthesis_job(train_server):
     manifest = next(v for v in models(s)["versions"] if v["version"] == "tj-synth")["manifest"]
     assert manifest["dataset"]["job"] == synth["id"] and manifest["training_job"] == job["id"]
     assert manifest["dataset"]["lists"] == synthesized["result"]["kept"]
+    assert manifest["dataset"]["generators"] == [synthesized["result"]["generator"]]
     # A train job is not a source of lists.
     r = requests.post(s.url + "/jobs/train", json={"job": job["id"]}, timeout=30)
     assert r.status_code == 422 and "'job'" in r.json()["error"]["message"] and "train job" in r.text, r.text

@@ -170,7 +170,7 @@ public struct RefineJobRunner: JobRunner {
         let destination = URL(fileURLWithPath: host.modelsDirectory).appendingPathComponent(version)
         let manifest = ModelManifest(
             version: version, parent: parent, teacher: s.teacher == "active" ? parent : s.teacher,
-            dataset: DatasetInfo(job: context.id, lists: lists.lists.count, sha256: DatasetInfo.sha256(bytes)),
+            dataset: DatasetInfo(job: context.id, lists: lists.lists.count, bytes: bytes),
             options: s.training, result: result, dev: s.devName)
         do { try ModelVersionWriter.write(weights: result.weights, base: student, manifest: manifest, to: destination) } catch {
             throw fail("train", "writing version \(version) failed: \(error)")

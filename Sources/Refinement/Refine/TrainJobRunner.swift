@@ -222,8 +222,8 @@ public struct TrainJobRunner: JobRunner {
 
         let dataset: DatasetInfo
         switch s.source {
-        case let .job(id): dataset = DatasetInfo(job: id, lists: lists.lists.count, sha256: DatasetInfo.sha256(bytes))
-        case let .file(file): dataset = DatasetInfo(file: file, lists: lists.lists.count, sha256: DatasetInfo.sha256(bytes))
+        case let .job(id): dataset = DatasetInfo(job: id, lists: lists.lists.count, bytes: bytes)
+        case let .file(file): dataset = DatasetInfo(file: file, lists: lists.lists.count, bytes: bytes)
         }
         let manifest = ModelManifest(version: version, parent: base, teacher: teacherName, dataset: dataset, options: s.training,
                                      result: result, dev: s.devName, trainingJob: context.id)

@@ -5,6 +5,9 @@ import Generator
 
 /// Counts of a synthesis run, for the job record, the CLI and the docs.
 public struct SynthesisSummary: Sendable, Codable {
+    /// The generator that wrote the lists (the file name of a local GGUF,
+    /// or the remote model), as each list's `generator` field names it.
+    public var generator = ""
     /// Distinct anchors asked for.
     public var anchors = 0
     /// Anchors skipped because an earlier (interrupted) run finished them.
@@ -28,7 +31,7 @@ public struct SynthesisSummary: Sendable, Codable {
     public var promptTokensSavedPerSecond = 0.0
 
     enum CodingKeys: String, CodingKey {
-        case anchors, alreadyDone = "already_done", kept, dropped, stops, generatedTokens = "generated_tokens"
+        case generator, anchors, alreadyDone = "already_done", kept, dropped, stops, generatedTokens = "generated_tokens"
         case promptTokens = "prompt_tokens", reusedPrefixTokens = "reused_prefix_tokens"
         case reusedNegativeTokens = "reused_negative_tokens", seconds
         case promptTokensSavedPerSecond = "prompt_tokens_saved_per_second"
@@ -62,6 +65,7 @@ public struct SynthesisRun {
         let anchors = distinctAnchors(given)
         let todo = anchors.filter { !lists.anchors.contains($0) && !rejected.anchors.contains($0) }
         var summary = SynthesisSummary()
+        summary.generator = backend.name
         summary.anchors = anchors.count
         summary.alreadyDone = anchors.count - todo.count
         let work0 = backend.work
