@@ -35,6 +35,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Steps (default: one epoch over the lists).")
     var steps: Int?
 
+    @Option(help: "Epochs over the lists left after the teacher filter (steps = epochs × lists ÷ lists per step); instead of --steps.")
+    var epochs: Int?
+
     @Option(help: "Lists per step (each list is its own similarity matrix).")
     var listsPerStep: Int = 1
 
@@ -118,6 +121,11 @@ struct TrainCommand: ParsableCommand {
                 + "loosen its thresholds or give --no-teacher-filter")
         }
         do { rankingLists = try RankingLists(lists: filtered, name: lists) } catch { throw ValidationError("\(error)") }
+        if let epochs {
+            guard steps == nil else { throw ValidationError("give --steps or --epochs, not both") }
+            guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
+            options.steps = max(1, epochs * rankingLists.lists.count / listsPerStep)
+        }
         let trainer: Trainer
         do {
             trainer = try Trainer(student: student, teacher: teacherModel, lists: rankingLists, dev: devPairs, options: options)
