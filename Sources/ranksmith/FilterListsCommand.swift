@@ -19,17 +19,18 @@ struct TeacherFilterOptions: ParsableArguments {
     @Option(help: "A list whose Spearman(r, cos(x_r, x_0)) is above this does not fall (1 = rule off).")
     var filterMaxSpearman = TeacherFilterSettings().maxSpearman
 
-    @Option(help: "Fewest sentences (x0 included) a cut list keeps.")
-    var filterMinListLength = TeacherFilterSettings().minListLength
+    @Option(help: "Fewest sentences (x0 included) a cut list keeps (default: --min-list-length where the command has it, else 5).")
+    var filterMinListLength: Int?
 
-    /// The settings, validated (messages name the CLI option).
-    func settings() throws -> TeacherFilterSettings {
+    /// The settings, validated (messages name the CLI option); a cut list
+    /// keeps at least `minListLength` sentences unless the option says otherwise.
+    func settings(minListLength: Int? = nil) throws -> TeacherFilterSettings {
         var s = TeacherFilterSettings()
         s.enabled = teacherFilter
         s.maxPreviousCosine = filterMaxPreviousCosine
         s.minAnchorCosine = filterMinAnchorCosine
         s.maxSpearman = filterMaxSpearman
-        s.minListLength = filterMinListLength
+        s.minListLength = filterMinListLength ?? max(RankingLists.minimumLength, minListLength ?? s.minListLength)
         do { try s.validate() } catch let e as SynthesisError {
             throw ValidationError("--" + e.description.replacingOccurrences(of: "_", with: "-"))
         }

@@ -80,7 +80,7 @@ struct SynthesizeCommand: ParsableCommand {
         } catch let e as SynthesisError {
             throw ValidationError(e.description.replacingOccurrences(of: "_", with: "-"))
         }
-        let filterSettings = try filter.settings()
+        let filterSettings = try filter.settings(minListLength: minListLength)
         var anchors = SynthesisRun.distinctAnchors(try AnchorSource.read(path: input, field: "--input"))
         if let limit { anchors = Array(anchors.prefix(max(0, limit))) }
         let backend: RewriteBackend

@@ -77,7 +77,7 @@ def test_synthesize_refuses_a_sentence_longer_than_the_context_in_one_line(tmp_p
 
 def test_train_writes_a_version_whose_manifest_hashes_the_lists(tmp_path):
     args = ["train", "--model", str(MODEL), "--lists", str(TINY_LISTS), "--output", "v-cli", "--dev", "none",
-            "--steps", "2", "--lists-per-step", "2", "--max-length", "16", "--threads", "1"]
+            "--steps", "2", "--lists-per-step", "2", "--max-length", "16", "--threads", "1", "--no-teacher-filter"]
     r = ranksmith(*args, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
@@ -98,7 +98,7 @@ def test_refine_activates_the_candidate_with_the_gate_off(tmp_path):
     r = ranksmith("refine", "--data-dir", str(data), "--model", str(MODEL), "--generator", str(GENERATOR),
                   "--input", "anchors.txt", "--dev", str(small_dev(tmp_path)),
                   "--rounds", "3", "--min-list-length", "3", "--max-new-tokens", "24", "--steps", "2", "--lr", "1e-5",
-                  "--no-gate", "--version", "cli-refined", "--threads", "1", cwd=tmp_path, timeout=600)
+                  "--no-gate", "--version", "cli-refined", "--threads", "1", "--no-teacher-filter", cwd=tmp_path, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].startswith("job ") and "refining base" in lines[0]

@@ -111,7 +111,11 @@ public struct SynthesisJobRunner: JobRunner {
         }
         for (k, v) in try JSONDecoder().decode([String: JSONValue].self, from: JSONEncoder().encode(settings)) { out[k] = v }
         do {
-            let filter = try TeacherFilterSettings.parse(p)
+            var filter = try TeacherFilterSettings.parse(p)
+            // A cut list keeps at least the job's min_list_length sentences unless the request says otherwise.
+            if p["filter_min_list_length"] == nil || p["filter_min_list_length"] == .null {
+                filter.minListLength = max(RankingLists.minimumLength, settings.minListLength)
+            }
             for (k, v) in try JSONDecoder().decode([String: JSONValue].self, from: JSONEncoder().encode(filter)) { out[k] = v }
         } catch let SynthesisError.invalidSetting(field, message) {
             throw JobError.invalid(field: field, message: message)
