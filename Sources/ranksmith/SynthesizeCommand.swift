@@ -92,6 +92,12 @@ struct SynthesizeCommand: ParsableCommand {
         } catch SynthesisError.generator(let message), SynthesisError.invalidInput(_, let message) {
             throw CommandFailure(message)
         }
+        // The teacher is loaded before any chain, so a wrong path fails at once, not after the synthesis.
+        let teacherModel: BertModel? = filterSettings.enabled ? try {
+            do { return try BertModel(directory: URL(fileURLWithPath: teacher)) } catch {
+                throw ValidationError("--teacher: cannot load \(teacher) (\(error)); give --teacher DIR or --no-teacher-filter")
+            }
+        }() : nil
         for note in backend.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
         let lists = try ListsFile(path: output)
         let rejects = try ListsFile(path: rejected ?? Self.rejectedPath(output))
@@ -118,8 +124,7 @@ struct SynthesizeCommand: ParsableCommand {
         report["lists_per_hour"] = summary.seconds > 0 ? Double(summary.kept + summary.dropped) / summary.seconds * 3600 : 0
         report["generated_tokens_per_second"] = summary.seconds > 0 ? Double(summary.generatedTokens) / summary.seconds : 0
         report["output"] = output
-        if filterSettings.enabled && lists.lines > 0 {
-            let model = try loadModel(teacher)
+        if let model = teacherModel, lists.lines > 0 {
             let f = try TeacherFilter(settings: filterSettings).filterFile(
                 input: output, output: Self.derivedPath(output, ".filtered.jsonl"), dropped: Self.derivedPath(output, ".filtered-out.jsonl"),
                 teacher: model, threads: computeThreads)

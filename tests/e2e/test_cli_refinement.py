@@ -35,7 +35,8 @@ def small_dev(folder: Path) -> Path:
 def test_synthesize_writes_lists_and_resumes(tmp_path):
     (tmp_path / "anchors.txt").write_text("\n".join(SENTENCES) + "\n")
     args = ["synthesize", "--generator", str(GENERATOR), "--input", "anchors.txt", "--output", "lists.jsonl",
-            "--rounds", "3", "--min-list-length", "3", "--max-new-tokens", "24", "--threads", "1"]
+            "--rounds", "3", "--min-list-length", "3", "--max-new-tokens", "24", "--threads", "1",
+            "--teacher", str(MODEL)]
     first = ranksmith(*args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout)
@@ -46,6 +47,11 @@ def test_synthesize_writes_lists_and_resumes(tmp_path):
     assert len(kept) == summary["kept"]
     for record in kept:
         assert record["list"][0] == record["anchor"] and len(record["list"]) >= 3
+    # The teacher's check: its counts, and the lists to train on beside the output.
+    f = summary["teacher_filter"]
+    assert f["lists_in"] == len(kept) and f["lists_kept"] + f["lists_cut"] + f["lists_dropped"] == len(kept)
+    to_train = (tmp_path / "lists.filtered.jsonl").read_text().splitlines()
+    assert len(to_train) == f["lists_kept"] + f["lists_cut"]
     # The last progress line says every chain is done.
     assert f"{len(SENTENCES)}/{len(SENTENCES)} chains" in first.stderr
     # Rerunning on the same output resumes: nothing is left to do.
