@@ -9,7 +9,7 @@ import json
 
 import requests
 
-from conftest import Server
+from conftest import ROOT, Server
 
 SENTENCES = [
     "A man is playing a guitar on the street.",
@@ -86,3 +86,28 @@ def test_bad_filter_fields_are_422s_naming_the_field(server):
             assert f"'{field}'" in r.json()["error"]["message"], (kind, extra, r.text)
     r = requests.post(f"{server.url}/jobs/train", json={"file": "x.jsonl", "filter_max_spearman": 3}, timeout=10)
     assert r.status_code == 422 and "'filter_max_spearman'" in r.json()["error"]["message"], r.text
+
+
+def test_a_refine_job_trains_on_the_lists_the_teacher_kept(tmp_path):
+    s = Server(tmp_path, *JOB_FLAGS)
+    try:
+        lines_ = (ROOT / "data" / "stsb" / "stsb_dev.jsonl").read_text().splitlines()[:40]
+        (s.data_dir / "dev-small.jsonl").write_text("\n".join(lines_) + "\n")
+        # Near-copy and falling rules off, off-topic on at a threshold every round passes:
+        # every list is kept, and the job trains on the filter's file.
+        job = s.submit_job("refine", sentences=SENTENCES, rounds=3, min_list_length=3, max_new_tokens=24, steps=2,
+                           evaluate_every=1, learning_rate=1e-5, dev="dev-small.jsonl", gate=False, version="filtered-refine",
+                           filter_max_previous_cosine=1, filter_max_spearman=1, filter_min_anchor_cosine=-1)
+        done = s.wait_for_job(job["id"], {"succeeded", "failed"}, timeout=900)
+        assert done["state"] == "succeeded", done
+        folder = s.data_dir / "jobs" / job["id"]
+        kept = lines(folder / "lists.jsonl")
+        assert kept, "at least one chain is kept"
+        assert [x["list"] for x in lines(folder / "filtered.jsonl")] == [x["list"] for x in kept]
+        synth = next(st for st in done["result"]["stages"] if st["name"] == "synthesize")
+        assert "after the teacher filter (0 cut, 0 dropped)" in synth["detail"], synth
+        assert any(n.startswith("teacher filter:") for n in done["notes"]), done["notes"]
+        manifest = json.loads((s.data_dir / "models" / "filtered-refine" / "manifest.json").read_text())
+        assert manifest["dataset"]["lists"] == len(kept)
+    finally:
+        s.terminate()
