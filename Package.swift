@@ -57,7 +57,7 @@ let package = Package(
         .target(name: "HTTP", dependencies: ["CZlib", "COpenSSL"], swiftSettings: swift6 + kernelFlags),
         .target(
             name: "Service",
-            dependencies: ["HTTP", "Engine", "Encoder", "Index", "Jobs", "Numerics", "Refinement", "Storage", "Tokenization"],
+            dependencies: ["HTTP", "Engine", "Encoder", "Generator", "Index", "Jobs", "Numerics", "Refinement", "Storage", "Tokenization"],
             swiftSettings: swift6 + kernelFlags),
 
         // MARK: - Executable

@@ -51,19 +51,26 @@ public enum ChatTemplate: Sendable, Equatable {
         }
     }
 
-    /// The system text a ChatML template inserts when none is given:
-    /// `'<|im_start|>system\n…<|im_end|>` guarded by a check that the first
-    /// message is not a system message.
+    /// The system text a ChatML template inserts when none is given: a
+    /// string literal `'<|im_start|>system\n…<|im_end|>` under a test of
+    /// the first message's role, either `!= 'system'` (SmolLM2) or the
+    /// `else` of `== 'system'` (Qwen2). Literals that are not one piece of
+    /// text (`'<|im_start|>system\n' + messages[0]['content'] + …`, or the
+    /// tools branch's opener alone) are skipped: the text must not contain
+    /// a quote.
     static func defaultSystemPrompt(_ source: String) -> String? {
-        guard source.contains("messages[0]['role'] != 'system'") || source.contains("messages[0].role != 'system'") else {
-            return nil
-        }
+        let tests = ["messages[0]['role'] != 'system'", "messages[0].role != 'system'",
+                     "messages[0]['role'] == 'system'", "messages[0].role == 'system'"]
+        guard tests.contains(where: source.contains) else { return nil }
         for opener in ["'<|im_start|>system\n", "'<|im_start|>system\\n"] {
-            guard let open = source.range(of: opener),
-                  let close = source.range(of: "<|im_end|>", range: open.upperBound..<source.endIndex)
-            else { continue }
-            let text = String(source[open.upperBound..<close.lowerBound])
-            return text.replacingOccurrences(of: "\\n", with: "\n")
+            var from = source.startIndex
+            while let open = source.range(of: opener, range: from..<source.endIndex) {
+                from = open.upperBound
+                guard let close = source.range(of: "<|im_end|>", range: open.upperBound..<source.endIndex) else { break }
+                let text = String(source[open.upperBound..<close.lowerBound])
+                if text.contains("'") || text.contains("\"") || text.isEmpty { continue }
+                return text.replacingOccurrences(of: "\\n", with: "\n")
+            }
         }
         return nil
     }

@@ -161,13 +161,41 @@ public struct RemoteChatClient: ChatGenerator {
                           promptTokens: usage?["prompt_tokens"] as? Int ?? 0)
     }
 
-    /// The `error.message` of an OpenAI-style error body, or the body's start.
+    /// A short summary of an error body: the `error.message` of an
+    /// OpenAI-style body, else the body's start, cut to `excerptLength`
+    /// characters of letters, digits, spaces and plain punctuation (so a
+    /// job's error can never repeat a remote page or inject markup). The
+    /// remote server's answer is the server's own business: a summary says
+    /// enough to fix a model name or a key.
     static func errorMessage(_ data: Data) -> String {
+        var text = String(decoding: data.prefix(4096), as: UTF8.self)
         if let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
-            if let e = obj["error"] as? [String: Any], let m = e["message"] as? String { return m }
-            if let m = obj["error"] as? String { return m }
+            if let e = obj["error"] as? [String: Any], let m = e["message"] as? String { text = m }
+            else if let m = obj["error"] as? String { text = m }
         }
-        return String(decoding: data.prefix(200), as: UTF8.self)
+        return excerpt(text, bodyBytes: data.count)
+    }
+
+    /// Most characters of a remote error body a message repeats.
+    static let excerptLength = 64
+
+    static func excerpt(_ text: String, bodyBytes: Int) -> String {
+        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: " .,:;_-()'"))
+        var out = ""
+        var count = 0, cut = false
+        var lastSpace = true
+        for scalar in text.unicodeScalars {
+            let keep = scalar.isASCII && allowed.contains(scalar)
+            let c: Character = keep ? Character(scalar) : " "
+            if c == " " && lastSpace { continue }
+            if count == excerptLength { cut = true; break }
+            out.append(c)
+            count += 1
+            lastSpace = c == " "
+        }
+        out = out.trimmingCharacters(in: .whitespaces)
+        if out.isEmpty { return "(a body of \(bodyBytes) bytes)" }
+        return cut ? out + "… (\(bodyBytes) bytes in all)" : out
     }
 }
 

@@ -34,7 +34,7 @@ public struct TextTokenizer: @unchecked Sendable {
         if case let .ints(t, _)? = file.metadata["tokenizer.ggml.token_type"] { types = t.map { Int32(truncatingIfNeeded: $0) } }
         let preName = file.metadata["tokenizer.ggml.pre"]?.string ?? "gpt-2"
         guard let pre = ByteLevelPreTokenizer(ggufName: preName) else {
-            throw GGUFError.invalid("pre-tokenizer '\(preName)' is not supported (supported: smollm, llama-bpe, gpt-2 and their aliases)")
+            throw GGUFError.invalid("pre-tokenizer '\(preName)' is not supported (supported: smollm, llama-bpe, qwen2, gpt-2 and their aliases)")
         }
         bpe = try BPETokenizer(tokens: tokens, merges: merges, types: types, preTokenizer: pre)
         func id(_ key: String) -> Int32? {

@@ -110,6 +110,7 @@ public struct HTTPResponse: Sendable {
         case 415: return "Unsupported Media Type"
         case 417: return "Expectation Failed"
         case 422: return "Unprocessable Content"
+        case 424: return "Failed Dependency"
         case 425: return "Too Early"
         case 429: return "Too Many Requests"
         case 431: return "Request Header Fields Too Large"

@@ -5,6 +5,7 @@ import Darwin
 #endif
 import Foundation
 import Storage
+import Synchronization
 
 // MARK: - Workers, records on disk
 
@@ -44,7 +45,8 @@ extension JobQueue {
                 id: id, parameters: r.parameters, directory: folder(of: id), resumed: resumed,
                 onProgress: { [self] done, total in self.progress(id, done: done, total: total) },
                 onNote: { [self] text in self.addNote(id, text) },
-                onPublish: { [self] value in self.publish(id, value) })
+                onPublish: { [self] value in self.publish(id, value) },
+                onCommit: { [self] what in self.beginCommit(id, what) })
             s.running[id] = context
             return (r, runner, context)
         }
@@ -71,6 +73,7 @@ extension JobQueue {
                 let published = state.withLock { s -> (JobRecord?, Bool)? in
                     guard s.records[id] == base else { return nil }  // changed meanwhile: derive again
                     s.running[id] = nil
+                    s.committing[id] = nil
                     s.runStart[id] = nil
                     s.lastWrite[id] = nil
                     if s.deleting.remove(id) != nil { return (nil, true) }
@@ -95,6 +98,7 @@ extension JobQueue {
         if context.cancelFlag.load(ordering: .relaxed) {
             r.state = .cancelled
             r.finishedAt = r.finishedAt ?? now
+            r.result = runner.settle(r.result, reason: "cancelled")
         } else if context.interruptFlag.load(ordering: .relaxed) {
             r.state = runner.resumable ? .queued : .failed
             if runner.resumable {
@@ -102,15 +106,17 @@ extension JobQueue {
             } else {
                 r.error = "interrupted by a shutdown; \(r.kind) jobs cannot resume"
                 r.finishedAt = now
+                r.result = runner.settle(r.result, reason: "interrupted by a shutdown")
             }
         } else {
             switch outcome {
             case let .success(value):
                 r.state = .succeeded
-                r.result = value
+                r.result = value.map(redacted)
             case let .failure(error):
                 r.state = error as? JobError == .cancelled ? .cancelled : .failed
-                r.error = "\(error)"
+                r.error = Self.bounded(redact("\(error)"))
+                r.result = runner.settle(r.result, reason: r.error ?? "failed")
             }
             r.finishedAt = now
         }
@@ -144,17 +150,47 @@ extension JobQueue {
 
     /// Replaces a running job's `result` (see `JobContext.publish`).
     func publish(_ id: String, _ value: JSONValue) {
-        let changed = state.withLock { s -> Bool in
-            guard var r = s.records[id], r.state == .running else { return false }
+        let value = redacted(value)
+        let kind = state.withLock { s -> String? in
+            guard var r = s.records[id], r.state == .running else { return nil }
             r.result = value
             r.updatedAt = Date()
             s.records[id] = r
+            return r.kind
+        }
+        guard let kind else { return }
+        persist(id)
+        TestHooks.killIfAsked(kind: kind, stage: value["stage"]?.stringValue)
+    }
+
+    /// Marks running job `id` as past its point of no return, unless it
+    /// was cancelled (then false). Under the lock `cancel` takes, so the
+    /// two cannot both win.
+    func beginCommit(_ id: String, _ what: String) -> Bool {
+        state.withLock { s in
+            guard let r = s.records[id], r.state == .running, let c = s.running[id], !c.isCancelled else { return false }
+            s.committing[id] = what
             return true
         }
-        if changed { persist(id) }
+    }
+
+    /// `value` with every string passed through `redact`.
+    func redacted(_ value: JSONValue) -> JSONValue {
+        switch value {
+        case let .string(text): return .string(redact(text))
+        case let .array(items): return .array(items.map(redacted))
+        case let .object(fields): return .object(fields.mapValues(redacted))
+        default: return value
+        }
+    }
+
+    /// An error message cut to a length a listing can carry.
+    static func bounded(_ text: String, limit: Int = 2000) -> String {
+        text.count <= limit ? text : String(text.prefix(limit)) + "… (cut at \(limit) characters)"
     }
 
     func addNote(_ id: String, _ text: String) {
+        let text = Self.bounded(redact(text))
         let changed = state.withLock { s -> Bool in
             guard var r = s.records[id], !r.notes.contains(text) else { return false }
             r.notes.append(text)
@@ -215,37 +251,59 @@ extension JobQueue {
     func loadRecords() -> [JobRecord] {
         let fm = FileManager.default
         guard let names = try? fm.contentsOfDirectory(atPath: directory.path) else { return [] }
-        var out: [JobRecord] = []
-        for name in names.sorted() where !name.hasPrefix(".") {
-            let dir = folder(of: name)
+        let folders = names.sorted().filter { name in
             var isDir: ObjCBool = false
-            guard fm.fileExists(atPath: dir.path, isDirectory: &isDir), isDir.boolValue else { continue }
-            AtomicFile.removeLeftovers(in: dir.path)  // a record write cut short by a crash
-            let file = dir.appendingPathComponent("job.json")
-            let reason: String
-            if let data = fm.contents(atPath: file.path) {
-                do {
-                    let r = try JobRecord.decoder.decode(JobRecord.self, from: data)
-                    if r.id == name { out.append(r); continue }
-                    reason = "its id \(r.id) does not match its folder"
-                } catch {
-                    reason = "it is not a job record (\(Self.decodingReason(error)))"
-                }
-            } else {
-                reason = "it has no job.json"
+            return !name.hasPrefix(".") && fm.fileExists(atPath: folder(of: name).path, isDirectory: &isDir) && isDir.boolValue
+        }
+        // Decoded on every core: a full store is mostly parameters to parse.
+        let outcomes = Mutex([Result<JobRecord, SetAside>?](repeating: nil, count: folders.count))
+        DispatchQueue.concurrentPerform(iterations: folders.count) { i in
+            let outcome = readRecord(folders[i])
+            outcomes.withLock { $0[i] = outcome }
+        }
+        var out: [JobRecord] = []
+        for (name, outcome) in zip(folders, outcomes.withLock { $0 }) {
+            switch outcome {
+            case let .success(r)?: out.append(r)
+            case let .failure(aside)?: setAside(name, because: aside.reason)
+            case nil: break
             }
-            let aside = directory.appendingPathComponent(".set-aside", isDirectory: true)
-            try? fm.createDirectory(at: aside, withIntermediateDirectories: true)
-            let target = aside.appendingPathComponent("\(name)-\(Int(Date().timeIntervalSince1970))")
-            do {
-                try fm.moveItem(at: dir, to: target)
-                log("jobs: set aside \(name) because \(reason); moved to \(target.path)")
-            } catch {
-                log("jobs: ignoring \(name) because \(reason); could not move it aside: \(error.localizedDescription)")
-            }
-            state.withLock { $0.setAside.append(name) }
         }
         return out
+    }
+
+    /// Why a folder's record cannot be used.
+    struct SetAside: Error { let reason: String }
+
+    /// The record in folder `name`, or why it cannot be used.
+    func readRecord(_ name: String) -> Result<JobRecord, SetAside> {
+        let dir = folder(of: name)
+        AtomicFile.removeLeftovers(in: dir.path)  // a record write cut short by a crash
+        guard let data = FileManager.default.contents(atPath: dir.appendingPathComponent("job.json").path) else {
+            return .failure(SetAside(reason: "it has no job.json"))
+        }
+        do {
+            let r = try JobRecord.decoder.decode(JobRecord.self, from: data)
+            return r.id == name ? .success(r) : .failure(SetAside(reason: "its id \(r.id) does not match its folder"))
+        } catch {
+            return .failure(SetAside(reason: "it is not a job record (\(Self.decodingReason(error)))"))
+        }
+    }
+
+    /// Moves folder `name` to `.set-aside/` and logs why.
+    func setAside(_ name: String, because reason: String) {
+        let fm = FileManager.default
+        let dir = folder(of: name)
+        let aside = directory.appendingPathComponent(".set-aside", isDirectory: true)
+        try? fm.createDirectory(at: aside, withIntermediateDirectories: true)
+        let target = aside.appendingPathComponent("\(name)-\(Int(Date().timeIntervalSince1970))")
+        do {
+            try fm.moveItem(at: dir, to: target)
+            log("jobs: set aside \(name) because \(reason); moved to jobs/.set-aside/\(target.lastPathComponent)")
+        } catch {
+            log("jobs: ignoring \(name) because \(reason); could not move it aside: \(error.localizedDescription)")
+        }
+        state.withLock { $0.setAside.append(name) }
     }
 
     static func decodingReason(_ error: Error) -> String {

@@ -17,6 +17,11 @@ import Synchronization
 /// its kind cannot resume, is failed with the reason; a record that cannot
 /// be read is moved to `.set-aside/` and logged. Finished jobs are kept
 /// until deleted, at most `retention` of them (oldest removed first).
+///
+/// `limits` bound what one client can make it hold (`JobLimits`): a job
+/// found running at a start more than `maxInterruptions` times is failed
+/// rather than resumed again, so a job that takes the process down cannot
+/// do it forever.
 public final class JobQueue: Sendable {
     /// The folder holding one folder per job.
     public let directory: URL
@@ -26,6 +31,11 @@ public final class JobQueue: Sendable {
     public let retention: Int
     /// Nice value of worker threads (Linux: per thread; 0 = same as serving).
     public let niceness: Int32
+    /// Queue length, stored size and restart bounds.
+    public let limits: JobLimits
+    /// Rewrites text the queue stores or logs (errors, notes, results) so
+    /// that it names no absolute host path (see `PathRedactor`).
+    let redact: @Sendable (String) -> String
     let log: @Sendable (String) -> Void
     let state = Mutex(State())
     /// Held while a record file is written (see `persist`); taken before
@@ -44,20 +54,27 @@ public final class JobQueue: Sendable {
         var setAside: [String] = []
         /// Deleted while their worker was inside a step: folder removed when it returns.
         var deleting: Set<String> = []
+        /// Submits between their admission and their record's arrival (see `submit`).
+        var reserved = 0
+        /// Running jobs past their point of no return, with what they do (see `JobContext.beginCommit`).
+        var committing: [String: String] = [:]
     }
 
     /// Opens `directory` (creating it). Call `register` for every kind, then `start`.
-    public init(directory: URL, workers: Int = 1, retention: Int = 100, niceness: Int32 = 10,
+    public init(directory: URL, workers: Int = 1, retention: Int = 100, niceness: Int32 = 10, limits: JobLimits = JobLimits(),
+                redact: @escaping @Sendable (String) -> String = { $0 },
                 log: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) throws {
         self.directory = directory
         self.workers = max(1, workers)
         self.retention = max(1, retention)
         self.niceness = niceness
-        self.log = log
+        self.limits = limits
+        self.redact = redact
+        self.log = { log(redact($0)) }
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
-            throw JobError.storage("cannot create \(directory.path): \(error.localizedDescription)")
+            throw JobError.storage(redact("cannot create \(directory.path): \(error.localizedDescription)"))
         }
     }
 
@@ -76,7 +93,10 @@ public final class JobQueue: Sendable {
 
     /// Loads the records, recovers interrupted jobs and starts the workers.
     public func start() {
+        let clock = ContinuousClock(), begun = clock.now
         let recovered = loadRecords()
+        let seconds = (clock.now - begun).components
+        log("jobs: \(recovered.count) records read in \(String(format: "%.2f", Double(seconds.seconds) + Double(seconds.attoseconds) / 1e18)) s")
         let toWrite: [String] = state.withLock { s in
             guard !s.started else { return [] }
             s.started = true
@@ -84,18 +104,35 @@ public final class JobQueue: Sendable {
             for var r in recovered {
                 if !r.state.isFinished {
                     let wasRunning = r.state == .running
-                    if let runner = s.runners[r.kind], runner.resumable || !wasRunning {
-                        if wasRunning { r.notes.append("interrupted by a restart; resumed from its checkpoint at \(JobRecord.isoFormat(Date()))") }
+                    // Found running: the process died while it ran.
+                    if wasRunning { r.interruptions = (r.interruptions ?? 0) + 1 }
+                    let interruptions = r.interruptions ?? 0
+                    let runner = s.runners[r.kind]
+                    if let runner, !runner.resumable && wasRunning {
+                        r.error = "interrupted by a restart; \(r.kind) jobs cannot resume"
+                    } else if runner == nil {
+                        r.error = "interrupted by a restart, and this server has no runner for job kind \(r.kind)"
+                    } else if wasRunning && interruptions > limits.maxInterruptions {
+                        r.error = "interrupted \(interruptions) times: the server stopped while this job ran, every time it was resumed; "
+                            + "not resumed again (submit it again, with smaller settings if it needs much memory)"
+                    }
+                    if r.error == nil {
+                        if wasRunning {
+                            r.notes.append("interrupted by a restart (interruption \(interruptions); it is resumed at most \(limits.maxInterruptions) times); resumed from its checkpoint at \(JobRecord.isoFormat(Date()))")
+                        }
                         r.state = .queued
                     } else {
                         r.state = .failed
                         r.finishedAt = Date()
-                        r.error = s.runners[r.kind] == nil
-                            ? "interrupted by a restart, and this server has no runner for job kind \(r.kind)"
-                            : "interrupted by a restart; \(r.kind) jobs cannot resume"
+                        r.progress.etaSeconds = nil
+                        r.result = runner?.settle(r.result, reason: "interrupted by a restart") ?? r.result
                     }
-                    r.updatedAt = Date()
-                    changed.append(r.id)
+                    // A job that was merely queued is unchanged: not rewritten
+                    // (a full store would otherwise cost a rewrite of every record).
+                    if wasRunning || r.state == .failed {
+                        r.updatedAt = Date()
+                        changed.append(r.id)
+                    }
                 }
                 s.records[r.id] = r
             }
@@ -131,9 +168,21 @@ public final class JobQueue: Sendable {
     /// Validates `parameters` with the kind's runner and queues a job.
     public func submit(kind: String, parameters: [String: JSONValue]) throws -> JobRecord {
         guard let runner = state.withLock({ $0.runners[kind] }) else { throw JobError.unknownKind(kind) }
+        try checkRoom()
         let checked = try runner.validate(parameters)
+        let size = try JobRecord.encoder.encode(checked).count
+        guard size <= limits.maxParameterBytes else { throw JobError.tooLarge(bytes: size, limit: limits.maxParameterBytes) }
         let now = Date()
         let record = JobRecord(id: Self.newID(), kind: kind, state: .queued, parameters: checked, createdAt: now, updatedAt: now)
+        // Checked again under the lock below: two submits may race for the last place.
+        let admitted = state.withLock { s -> Bool in
+            let open = s.records.values.count { !$0.state.isFinished } + s.reserved
+            guard open < limits.maxQueued else { return false }
+            s.reserved += 1
+            return true
+        }
+        guard admitted else { throw JobError.queueFull(limit: limits.maxQueued) }
+        defer { state.withLock { $0.reserved -= 1 } }
         do {
             try FileManager.default.createDirectory(at: folder(of: record.id), withIntermediateDirectories: true)
             try write(record)
@@ -146,9 +195,31 @@ public final class JobQueue: Sendable {
         return record
     }
 
+    /// Throws `queueFull` when no more jobs can be queued now (checked
+    /// before a request's parameters are validated, which may read files).
+    public func checkRoom() throws {
+        let open = state.withLock { s in s.records.values.count { !$0.state.isFinished } + s.reserved }
+        if open >= limits.maxQueued { throw JobError.queueFull(limit: limits.maxQueued) }
+    }
+
     /// Every job, newest first.
     public func list() -> [JobRecord] {
         state.withLock { Array($0.records.values) }.sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) }
+    }
+
+    /// At most `limit` jobs, newest first, starting after `cursor` (from a
+    /// previous page's `next`); `next` is nil on the last page. A cursor
+    /// stays valid when its job is deleted (it holds the job's creation
+    /// time and id, the sort key).
+    public func page(limit: Int, after cursor: JobCursor?) -> (records: [JobRecord], next: JobCursor?) {
+        let all = state.withLock { Array($0.records.values) }
+            .map { (key: JobCursor($0), record: $0) }
+            .filter { item in cursor.map { item.key < $0 } ?? true }
+            .sorted { $0.key > $1.key }
+            .map(\.record)
+        let records = Array(all.prefix(max(1, limit)))
+        let next = all.count > records.count ? records.last.map(JobCursor.init) : nil
+        return (records, next)
     }
 
     /// One job.
@@ -164,12 +235,14 @@ public final class JobQueue: Sendable {
     /// Cancels a queued or running job. Its record turns `cancelled` at once;
     /// a running job writes nothing more (runners check before each write)
     /// and its worker is free again after the model step in progress. A
-    /// finished job is returned unchanged.
+    /// finished job is returned unchanged. A job past its point of no
+    /// return (`JobContext.beginCommit`) is refused with `committing`.
     @discardableResult
     public func cancel(_ id: String) throws -> JobRecord {
         let (record, changed) = try state.withLock { s -> (JobRecord, Bool) in
             guard var r = s.records[id] else { throw JobError.notFound(id) }
             guard !r.state.isFinished else { return (r, false) }
+            if let what = s.committing[id] { throw JobError.committing(id: id, what: what) }
             r.state = .cancelled
             r.finishedAt = Date()
             r.updatedAt = Date()

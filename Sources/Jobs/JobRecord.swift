@@ -54,10 +54,13 @@ public struct JobRecord: Codable, Sendable, Equatable {
     public var notes: [String] = []
     /// Times a worker started it (2 or more: it was resumed).
     public var attempts = 0
+    /// Times the process died while it ran (found `running` at a start);
+    /// absent until it happens. Bounded by the queue's `maxInterruptions`.
+    public var interruptions: Int?
 
     enum CodingKeys: String, CodingKey {
         case id, kind, state, parameters, progress, createdAt = "created_at", startedAt = "started_at"
-        case finishedAt = "finished_at", updatedAt = "updated_at", result, error, notes, attempts
+        case finishedAt = "finished_at", updatedAt = "updated_at", result, error, notes, attempts, interruptions
     }
 
     /// Encoder used for files and the API: ISO 8601 dates, sorted keys.
@@ -90,5 +93,44 @@ public struct JobRecord: Codable, Sendable, Equatable {
 
     static func parseISO(_ s: String) -> Date? {
         (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(s)) ?? (try? Date.ISO8601FormatStyle().parse(s))
+    }
+}
+
+// MARK: - The summary a listing shows
+
+/// A job as `GET /jobs` lists it by default: what it is and where it
+/// stands, without its parameters, notes and result (which can be large);
+/// `stage` is copied from a result that names one.
+public struct JobSummary: Codable, Sendable, Equatable {
+    public var id: String
+    public var kind: String
+    public var state: JobState
+    public var stage: String?
+    public var progress: JobProgress
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    public var updatedAt: Date
+    public var error: String?
+    public var attempts: Int
+
+    enum CodingKeys: String, CodingKey {
+        case id, kind, state, stage, progress, createdAt = "created_at", startedAt = "started_at"
+        case finishedAt = "finished_at", updatedAt = "updated_at", error, attempts
+    }
+
+    /// The summary of `r`.
+    public init(_ r: JobRecord) {
+        id = r.id
+        kind = r.kind
+        state = r.state
+        stage = r.result?["stage"]?.stringValue
+        progress = r.progress
+        createdAt = r.createdAt
+        startedAt = r.startedAt
+        finishedAt = r.finishedAt
+        updatedAt = r.updatedAt
+        error = r.error
+        attempts = r.attempts
     }
 }

@@ -19,6 +19,15 @@ public protocol JobRunner: Sendable {
     /// Throwing fails the job with the error's description. Must poll
     /// `context.isCancelled` often (the API promises a stop within 2 s).
     func run(_ context: JobContext) throws -> JSONValue?
+    /// The `result` a job keeps when it ends without succeeding (failed,
+    /// cancelled, or stopped by a crash): a runner whose result shows
+    /// stages marks the one that was running as stopped, with `reason`,
+    /// so no finished job claims a stage still runs. Default: unchanged.
+    func settle(_ result: JSONValue?, reason: String) -> JSONValue?
+}
+
+extension JobRunner {
+    public func settle(_ result: JSONValue?, reason: String) -> JSONValue? { result }
 }
 
 /// Errors of the queue and of runners.
@@ -35,6 +44,13 @@ public enum JobError: Error, Equatable, CustomStringConvertible {
     case storage(String)
     /// The run stopped because it was cancelled (runners may throw it).
     case cancelled
+    /// The queue holds `limit` unfinished jobs already.
+    case queueFull(limit: Int)
+    /// The parameters take `bytes` once stored, more than `limit`.
+    case tooLarge(bytes: Int, limit: Int)
+    /// The job is past its point of no return (`what` it is doing) and
+    /// cannot be cancelled; it finishes on its own.
+    case committing(id: String, what: String)
 
     public var description: String {
         switch self {
@@ -44,6 +60,14 @@ public enum JobError: Error, Equatable, CustomStringConvertible {
         case let .busy(id): return "job \(id) is still stopping; retry in a few seconds"
         case let .storage(m): return "cannot write the job record: \(m)"
         case .cancelled: return "cancelled"
+        case let .queueFull(limit):
+            return "the job queue is full (\(limit) jobs queued or running, --job-max-queued); retry once some have finished, or delete queued ones"
+        case let .tooLarge(bytes, limit):
+            return "the job's parameters take \(bytes) bytes, more than the \(limit) a job may store (--job-max-parameter-bytes); "
+                + "give long inputs as file (a file under the data directory), take a smaller sample of a collection, or split the job"
+        case let .committing(id, what):
+            return "job \(id) cannot be cancelled now: it is \(what), which runs to its end once begun; "
+                + "it stays as it is (follow it at GET /jobs/\(id)); to undo it afterwards, activate the previous version"
         }
     }
 }
@@ -64,10 +88,12 @@ public final class JobContext: Sendable {
     let onProgress: @Sendable (Int, Int) -> Void
     let onNote: @Sendable (String) -> Void
     let onPublish: @Sendable (JSONValue) -> Void
+    let onCommit: @Sendable (String) -> Bool
 
     init(id: String, parameters: [String: JSONValue], directory: URL, resumed: Bool,
          onProgress: @escaping @Sendable (Int, Int) -> Void, onNote: @escaping @Sendable (String) -> Void,
-         onPublish: @escaping @Sendable (JSONValue) -> Void = { _ in }) {
+         onPublish: @escaping @Sendable (JSONValue) -> Void = { _ in },
+         onCommit: @escaping @Sendable (String) -> Bool = { _ in true }) {
         self.id = id
         self.parameters = parameters
         self.directory = directory
@@ -75,6 +101,7 @@ public final class JobContext: Sendable {
         self.onProgress = onProgress
         self.onNote = onNote
         self.onPublish = onPublish
+        self.onCommit = onCommit
     }
 
     /// True once the job is cancelled or the queue is shutting down: stop
@@ -92,4 +119,14 @@ public final class JobContext: Sendable {
     /// job keeps the last value published, so a reader sees how far it got;
     /// a succeeded one shows what `run` returned.
     public func publish(_ value: JSONValue) { onPublish(value) }
+
+    /// Enters the job's point of no return (an activation), described by
+    /// `what` ("activating version v2"): atomically with respect to a
+    /// cancel, either the job is still wanted and from now on a cancel is
+    /// refused (`JobError.committing`, a 409 that says so), or it was
+    /// cancelled already and this throws `JobError.cancelled`. So after a
+    /// cancel has answered, the job never starts its commit.
+    public func beginCommit(_ what: String) throws {
+        guard onCommit(what), !isCancelled else { throw JobError.cancelled }
+    }
 }

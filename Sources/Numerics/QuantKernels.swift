@@ -5,15 +5,17 @@ import _Builtin_intrinsics.intel
 // MARK: - Fast quantised kernels
 //
 // Two strategies, chosen per type by `QuantTraits.usesQ8Activations`:
-//  * Q4_0 / Q4_1 / Q8_0 weights: activations are quantised to Q8 blocks of
-//    32 once per product, and each block pair is an integer dot product
-//    (AVX2 `maddubs`/`madd`, as llama.cpp does), scaled by `d_w · d_x`.
+//  * Q4_0 / Q4_1 / Q8_0 and the K-quants Q4_K / Q5_K / Q6_K: activations
+//    are quantised to Q8 blocks of 32 once per product, and each block pair
+//    is an integer dot product (AVX2 `maddubs`/`madd`, as llama.cpp does),
+//    scaled by `d_w · d_x`. A K-quant super-block of 256 is read as 8 such
+//    blocks, each with its own scale (two for Q6_K, whose scales cover 16).
 //    One weight block is unpacked once and multiplied with a tile of 8, 4
 //    or 1 activation rows (packed so a tile reads one contiguous run), so
 //    batched rows share every weight load and unpack.
-//  * every other type: a weight row is decoded to Float on the stack (SIMD
-//    decoders for F16, BF16, Q4_1 and the K-quants), then
-//    SIMD dot products with each activation row.
+//  * every other type (F16, BF16, F32), and every type without AVX2: a
+//    weight row is decoded to Float on the stack (SIMD decoders), then SIMD
+//    dot products with each activation row.
 // The reference for all of them is `QuantMatmul.multiplyReference`.
 
 /// Kernels behind `QuantMatmul` and `QuantizedMatrix`.
@@ -185,6 +187,9 @@ public enum QuantKernels {
             switch w.type {
             case .q4_0: rowsQ8(Q4_0Weights.self, w, acts, rowRange, y, ldy)
             case .q4_1: rowsQ8(Q4_1Weights.self, w, acts, rowRange, y, ldy)
+            case .q4_K: rowsQ8(Q4_KWeights.self, w, acts, rowRange, y, ldy)
+            case .q5_K: rowsQ8(Q5_KWeights.self, w, acts, rowRange, y, ldy)
+            case .q6_K: rowsQ8(Q6_KWeights.self, w, acts, rowRange, y, ldy)
             default: rowsQ8(Q8_0Weights.self, w, acts, rowRange, y, ldy)
             }
             return
@@ -270,8 +275,7 @@ public enum QuantKernels {
         var a4 = _mm256_setzero_ps(), a5 = _mm256_setzero_ps(), a6 = _mm256_setzero_ps(), a7 = _mm256_setzero_ps()
         var mins = _mm256_setzero_ps()
         for b in 0..<nb {
-            let (codes, d, m) = W.unpack(row + b * W.blockBytes)
-            let dw = _mm256_set1_ps(d)
+            let (codes, dw, m) = W.unpack(row, block: b)
             let x = a.qs + b * g * 32, s = a.scales + b * g
             a0 = _mm256_fmadd_ps(blockProducts(W.self, codes, x, s), dw, a0)
             a1 = _mm256_fmadd_ps(blockProducts(W.self, codes, x + 32, s + 1), dw, a1)
@@ -301,8 +305,7 @@ public enum QuantKernels {
         var a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps()
         var mins = _mm_setzero_ps()
         for b in 0..<nb {
-            let (codes, d, m) = W.unpack(row + b * W.blockBytes)
-            let dw = _mm256_set1_ps(d)
+            let (codes, dw, m) = W.unpack(row, block: b)
             let x = a.qs + b * g * 32, s = a.scales + b * g
             a0 = _mm256_fmadd_ps(blockProducts(W.self, codes, x, s), dw, a0)
             a1 = _mm256_fmadd_ps(blockProducts(W.self, codes, x + 32, s + 1), dw, a1)
@@ -326,8 +329,8 @@ public enum QuantKernels {
         var a0 = _mm256_setzero_ps()
         var mins: Float = 0
         for b in 0..<nb {
-            let (codes, d, m) = W.unpack(row + b * W.blockBytes)
-            a0 = _mm256_fmadd_ps(blockProducts(W.self, codes, a.qs + b * g * 32, a.scales + b * g), _mm256_set1_ps(d), a0)
+            let (codes, dw, m) = W.unpack(row, block: b)
+            a0 = _mm256_fmadd_ps(blockProducts(W.self, codes, a.qs + b * g * 32, a.scales + b * g), dw, a0)
             if W.isUnsigned { mins = mins.addingProduct(m, a.sums[b * g]) }
         }
         y[0] = hsum(a0) + mins
@@ -371,15 +374,18 @@ public enum QuantKernels {
 #if RANKSMITH_AVX2
 // MARK: - Weight block formats of the integer kernels
 
-/// A weight block format whose 32 codes meet Q8 activations in `maddubs`.
+/// A weight format whose rows are read as blocks of 32 codes that meet Q8
+/// activations in `maddubs`.
 protocol Q8DotWeights {
-    /// Bytes per block of 32 weights.
-    static var blockBytes: Int { get }
-    /// Codes are 0…15 with an offset `m` per block (Q4_0, Q4_1), so the
-    /// block dot is `d·Σcode·x + m·Σx`; otherwise signed codes (Q8_0), m = 0.
+    /// Codes are unsigned (0…15 or 0…31) with an offset `m` per block (Q4_0,
+    /// Q4_1, Q4_K, Q5_K), so the block dot is `d·Σcode·x + m·Σx`; otherwise
+    /// signed codes (Q8_0, Q6_K) and m = 0.
     static var isUnsigned: Bool { get }
-    /// The block's 32 codes, scale `d` and offset `m`.
-    static func unpack(_ p: UnsafeRawPointer) -> (codes: __m256i, d: Float, m: Float)
+    /// Block `block` (of 32 weights) of the row at `row`: its codes, the
+    /// scale of each of the 8 lanes of the `madd` sums (lane k sums codes
+    /// 4k…4k+3, so formats with a scale per 16 codes give lanes 0–3 and 4–7
+    /// their own), and its offset `m`.
+    static func unpack(_ row: UnsafeRawPointer, block: Int) -> (codes: __m256i, d: __m256, m: Float)
 }
 
 /// Two f16 values at `p` (d, then m) as Floats.
@@ -397,30 +403,91 @@ private func nibbles(_ p: UnsafeRawPointer) -> __m256i {
 
 /// Q4_0: f16 d, 16 bytes of nibbles; value = d·(code − 8).
 enum Q4_0Weights: Q8DotWeights {
-    static var blockBytes: Int { 18 }
     static var isUnsigned: Bool { true }
-    @inline(__always) static func unpack(_ p: UnsafeRawPointer) -> (codes: __m256i, d: Float, m: Float) {
+    @inline(__always) static func unpack(_ row: UnsafeRawPointer, block: Int) -> (codes: __m256i, d: __m256, m: Float) {
+        let p = row + 18 * block
         let d = Float(p.loadUnaligned(as: Float16.self))
-        return (nibbles(p + 2), d, -8 * d)
+        return (nibbles(p + 2), _mm256_set1_ps(d), -8 * d)
     }
 }
 
 /// Q4_1: f16 d, f16 m, 16 bytes of nibbles; value = d·code + m.
 enum Q4_1Weights: Q8DotWeights {
-    static var blockBytes: Int { 20 }
     static var isUnsigned: Bool { true }
-    @inline(__always) static func unpack(_ p: UnsafeRawPointer) -> (codes: __m256i, d: Float, m: Float) {
+    @inline(__always) static func unpack(_ row: UnsafeRawPointer, block: Int) -> (codes: __m256i, d: __m256, m: Float) {
+        let p = row + 20 * block
         let dm = halves(p)
-        return (nibbles(p + 4), _mm_cvtss_f32(dm), _mm_cvtss_f32(_mm_movehdup_ps(dm)))
+        return (nibbles(p + 4), _mm256_broadcastss_ps(dm), _mm_cvtss_f32(_mm_movehdup_ps(dm)))
     }
 }
 
 /// Q8_0: f16 d, 32 signed bytes; value = d·code.
 enum Q8_0Weights: Q8DotWeights {
-    static var blockBytes: Int { 34 }
     static var isUnsigned: Bool { false }
-    @inline(__always) static func unpack(_ p: UnsafeRawPointer) -> (codes: __m256i, d: Float, m: Float) {
-        (_mm256_loadu_si256((p + 2).assumingMemoryBound(to: __m256i.self)), Float(p.loadUnaligned(as: Float16.self)), 0)
+    @inline(__always) static func unpack(_ row: UnsafeRawPointer, block: Int) -> (codes: __m256i, d: __m256, m: Float) {
+        let p = row + 34 * block
+        return (_mm256_loadu_si256((p + 2).assumingMemoryBound(to: __m256i.self)),
+                _mm256_set1_ps(Float(p.loadUnaligned(as: Float16.self))), 0)
+    }
+}
+
+/// 32 bytes at `p`: their low nibbles when `high` is false, else their high ones.
+@inline(__always)
+private func nibbleHalf(_ p: UnsafeRawPointer, high: Bool) -> __m256i {
+    let raw = _mm256_loadu_si256(p.assumingMemoryBound(to: __m256i.self))
+    return _mm256_and_si256(high ? _mm256_srli_epi16(raw, 4) : raw, _mm256_set1_epi8(0x0F))
+}
+
+/// Q4_K super-blocks of 256 (144 bytes): f16 d, f16 dmin, 12 bytes of 6-bit
+/// scales and mins, 128 bytes of nibbles. Block j (of 8) is the low (even j)
+/// or high (odd j) nibbles of bytes 32·(j/2)…; value = d·sc_j·code − dmin·m_j.
+enum Q4_KWeights: Q8DotWeights {
+    static var isUnsigned: Bool { true }
+    @inline(__always) static func unpack(_ row: UnsafeRawPointer, block: Int) -> (codes: __m256i, d: __m256, m: Float) {
+        let p = row + 144 * (block >> 3), j = block & 7
+        let dm = halves(p)
+        let (sc, mn) = QuantReference.scaleMinK4(j, (p + 4).assumingMemoryBound(to: UInt8.self))
+        let codes = nibbleHalf(p + 16 + 32 * (j >> 1), high: j & 1 == 1)
+        return (codes, _mm256_set1_ps(_mm_cvtss_f32(dm) * Float(sc)), -_mm_cvtss_f32(_mm_movehdup_ps(dm)) * Float(mn))
+    }
+}
+
+/// Q5_K super-blocks of 256 (176 bytes): as Q4_K with 32 bytes of fifth
+/// bits (qh) before the nibbles; bit j of qh[l] is code l's fifth bit in block j.
+enum Q5_KWeights: Q8DotWeights {
+    static var isUnsigned: Bool { true }
+    @inline(__always) static func unpack(_ row: UnsafeRawPointer, block: Int) -> (codes: __m256i, d: __m256, m: Float) {
+        let p = row + 176 * (block >> 3), j = block & 7
+        let dm = halves(p)
+        let (sc, mn) = QuantReference.scaleMinK4(j, (p + 4).assumingMemoryBound(to: UInt8.self))
+        let low = nibbleHalf(p + 48 + 32 * (j >> 1), high: j & 1 == 1)
+        let qh = _mm256_loadu_si256((p + 16).assumingMemoryBound(to: __m256i.self))
+        let bit = _mm256_set1_epi8(Int8(truncatingIfNeeded: 1 << j))
+        let fifth = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit), _mm256_set1_epi8(0x10))
+        return (_mm256_or_si256(low, fifth), _mm256_set1_ps(_mm_cvtss_f32(dm) * Float(sc)),
+                -_mm_cvtss_f32(_mm_movehdup_ps(dm)) * Float(mn))
+    }
+}
+
+/// Q6_K super-blocks of 256 (210 bytes): 128 bytes of low nibbles (ql), 64
+/// of 2-bit high parts (qh), 16 int8 scales (one per 16 values), f16 d.
+/// Block b lies in half h = b/4 as k = b mod 4: low (k < 2) or high nibbles
+/// of ql[64h + 32·(k mod 2) …], high bits 2k…2k+1 of qh[32h …]; value =
+/// d·sc·(code − 32) with sc[8h + 2k] for its first 16 codes and sc[8h + 2k + 1]
+/// for the rest.
+enum Q6_KWeights: Q8DotWeights {
+    static var isUnsigned: Bool { false }
+    @inline(__always) static func unpack(_ row: UnsafeRawPointer, block: Int) -> (codes: __m256i, d: __m256, m: Float) {
+        let p = row + 210 * (block >> 3), b = block & 7
+        let h = b >> 2, k = b & 3
+        let low = nibbleHalf(p + 64 * h + 32 * (k & 1), high: k >= 2)
+        let qh = _mm256_loadu_si256((p + 128 + 32 * h).assumingMemoryBound(to: __m256i.self))
+        let high = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(Int32(2 * k))), _mm256_set1_epi8(3))
+        let codes = _mm256_sub_epi8(_mm256_or_si256(low, _mm256_slli_epi16(high, 4)), _mm256_set1_epi8(32))
+        let d = Float(p.loadUnaligned(fromByteOffset: 208, as: Float16.self))
+        let sc = (p + 192).assumingMemoryBound(to: Int8.self) + 8 * h + 2 * k
+        let first = _mm_set1_ps(d * Float(sc[0])), second = _mm_set1_ps(d * Float(sc[1]))
+        return (codes, _mm256_set_m128(second, first), 0)
     }
 }
 #endif

@@ -103,9 +103,9 @@ public struct QuantTraits: Sendable {
     public static let q4_0 = QuantTraits(name: "Q4_0", blockSize: 32, bytesPerBlock: 18, usesQ8Activations: true)
     public static let q4_1 = QuantTraits(name: "Q4_1", blockSize: 32, bytesPerBlock: 20, usesQ8Activations: true)
     public static let q8_0 = QuantTraits(name: "Q8_0", blockSize: 32, bytesPerBlock: 34, usesQ8Activations: true)
-    public static let q4_K = QuantTraits(name: "Q4_K", blockSize: 256, bytesPerBlock: 144, usesQ8Activations: false)
-    public static let q5_K = QuantTraits(name: "Q5_K", blockSize: 256, bytesPerBlock: 176, usesQ8Activations: false)
-    public static let q6_K = QuantTraits(name: "Q6_K", blockSize: 256, bytesPerBlock: 210, usesQ8Activations: false)
+    public static let q4_K = QuantTraits(name: "Q4_K", blockSize: 256, bytesPerBlock: 144, usesQ8Activations: true)
+    public static let q5_K = QuantTraits(name: "Q5_K", blockSize: 256, bytesPerBlock: 176, usesQ8Activations: true)
+    public static let q6_K = QuantTraits(name: "Q6_K", blockSize: 256, bytesPerBlock: 210, usesQ8Activations: true)
 }
 
 // MARK: - Unaligned little-endian loads

@@ -12,10 +12,26 @@ extension RanksmithService {
         var normalize: Bool?
         var truncate: Bool?
         var dimensions: Int?
+        var truncation_direction: String?
+        var prompt_name: String?
     }
 
+    /// Refuses the TEI options Ranksmith cannot honour, rather than ignore them.
+    static func checkTEIOptions(truncationDirection: String?, promptName: String?) throws {
+        if let d = truncationDirection, d.lowercased() != "right" {
+            throw APIError.invalidField("truncation_direction", "Ranksmith cuts long inputs on the right only; send \"right\" or leave it out")
+        }
+        if promptName != nil {
+            throw APIError.invalidField("prompt_name", "this model has no named prompts; leave it out and put any prefix in the text itself")
+        }
+    }
+
+    /// `POST /embed`, and TEI's aliases of it: `POST /` (what
+    /// huggingface_hub's InferenceClient calls) and `POST /invocations`
+    /// (SageMaker).
     func embedTEI(_ request: HTTPRequest) async throws -> HTTPResponse {
         let body = try decodeBody(TEIEmbedRequest.self, from: request)
+        try Self.checkTEIOptions(truncationDirection: body.truncation_direction, promptName: body.prompt_name)
         let outcome = try await engine.embed(body.inputs.values, field: "inputs", truncate: body.truncate ?? true,
                                              normalize: body.normalize ?? true, dimensions: body.dimensions)
         var out: [UInt8] = []

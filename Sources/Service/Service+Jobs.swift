@@ -28,9 +28,10 @@ extension RanksmithService {
                                 metrics: SynthesisMetrics = SynthesisMetrics()) throws -> JobQueue {
         let dir = URL(fileURLWithPath: c.dataDirectory).appendingPathComponent("jobs", isDirectory: true)
         let queue = try JobQueue(directory: dir, workers: c.jobWorkers, retention: c.jobRetention,
-                                 niceness: Int32(c.jobNice))
+                                 niceness: Int32(c.jobNice), limits: c.jobLimits, redact: pathRedactor(c).callAsFunction)
         let synthesis = SynthesisJobRunner(dataDirectory: c.dataDirectory, defaultGenerator: c.generatorPath,
                                            threads: c.generatorThreads, metrics: metrics,
+                                           memoryBudget: c.jobMemoryBytes ?? JobMemory.defaultBudget(),
                                            teacher: { engine.models.active.model })
         queue.register(synthesis)
         let host = refineHost(engine, c)
@@ -40,6 +41,17 @@ extension RanksmithService {
             return (record, queue.folder(of: id))
         })
         return queue
+    }
+
+    /// What job records and logs may name: paths under the data directory,
+    /// the model folders, the generator's and the dev set's folders and
+    /// the working directory, relative to them (`PathRedactor`).
+    static func pathRedactor(_ c: ServiceConfiguration) -> PathRedactor {
+        func parent(_ p: String) -> String { URL(fileURLWithPath: p).deletingLastPathComponent().path }
+        var roots = [c.dataDirectory, parent(c.modelPath), parent(c.generatorPath), parent(c.devSetPath),
+                     FileManager.default.currentDirectoryPath]
+        if let cross = c.crossEncoderPath { roots.append(parent(cross)) }
+        return PathRedactor(roots: roots)
     }
 
     /// What refine jobs use of the engine: the serving model, version
@@ -106,6 +118,9 @@ extension RanksmithService {
             return APIError(status: 422, code: "invalid_field", message: "field '\(field)': \(message)")
         case .notFound: return APIError(status: 404, code: "unknown_job", message: e.description + "; list jobs with GET /jobs")
         case .busy: return APIError(status: 409, code: "job_busy", message: e.description)
+        case .committing: return APIError(status: 409, code: "job_committing", message: e.description)
+        case .queueFull: return APIError(status: 429, code: "job_queue_full", message: e.description, headers: [("Retry-After", "30")])
+        case .tooLarge: return APIError(status: 413, code: "job_too_large", message: e.description)
         case .unknownKind, .storage, .cancelled: return APIError(status: 500, code: "jobs", message: e.description)
         }
     }
@@ -136,6 +151,13 @@ extension RanksmithService {
 
     /// Decodes a job request, turns `collection` + `sample` into sentences, and queues it.
     func submit(kind: String, _ request: HTTPRequest, known: Set<String>) async throws -> HTTPResponse {
+        let queue = try jobQueue()
+        // Refused before the body is decoded: a full queue or an oversized
+        // body costs the server no more than reading the request did.
+        try queue.checkRoom()
+        if request.body.count > queue.limits.maxParameterBytes {
+            throw JobError.tooLarge(bytes: request.body.count, limit: queue.limits.maxParameterBytes)
+        }
         var body = try decodeBody([String: JSONValue].self, from: request)
         if let unknown = body.keys.sorted().first(where: { !known.contains($0) }) {
             throw APIError.invalidField(unknown, "unknown field; accepted: \(known.sorted().joined(separator: ", "))")
@@ -149,8 +171,8 @@ extension RanksmithService {
         } else if body["sample"] != nil {
             throw APIError.invalidField("sample", "sample needs a collection")
         }
-        let queue = try jobQueue()
-        let record = try queue.submit(kind: kind, parameters: body)
+        // Validation may read files (a lists file, a dev set): off the cooperative pool.
+        let record = try await Task.detached { try queue.submit(kind: kind, parameters: body) }.value
         return try Self.jobResponse(record, status: 202)
     }
 
@@ -180,11 +202,39 @@ extension RanksmithService {
         return Array(texts.prefix(want))
     }
 
+    /// Jobs, newest first, a page at a time: `limit` (1–500, default 50)
+    /// summaries after `cursor`; `full=true` gives whole records (at most
+    /// 20 a page), so a page stays far below the response limits.
     func listJobs(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let records = try jobQueue().list()
-        let body = try JobRecord.encoder.encode(["jobs": records])
-        return .json(Array(body))
+        let queue = try jobQueue()
+        let full = ["1", "true"].contains(request.query["full"]?.lowercased() ?? "")
+        let most = full ? Self.maxFullJobsPage : Self.maxJobsPage
+        var limit = full ? Self.maxFullJobsPage : Self.defaultJobsPage
+        if let text = request.query["limit"] {
+            guard let n = Int(text), (1...most).contains(n) else {
+                throw APIError.invalidField("limit", "limit must be a whole number from 1 to \(most)\(full ? " with full=true" : "")")
+            }
+            limit = n
+        }
+        var cursor: JobCursor?
+        if let text = request.query["cursor"], !text.isEmpty {
+            guard let c = JobCursor(text) else {
+                throw APIError.invalidField("cursor", "cursor must be the next_cursor of a previous page of GET /jobs")
+            }
+            cursor = c
+        }
+        let (records, next) = queue.page(limit: limit, after: cursor)
+        let nextValue = next.map { "\"\($0.description)\"" } ?? "null"
+        let jobs = full ? try JobRecord.encoder.encode(records) : try JobRecord.encoder.encode(records.map(JobSummary.init))
+        var body = Array(#"{"jobs":"#.utf8)
+        body += jobs
+        body += Array(#","next_cursor":\#(nextValue)}"#.utf8)
+        return .json(body)
     }
+
+    static let defaultJobsPage = 50
+    static let maxJobsPage = 500
+    static let maxFullJobsPage = 20
 
     func getJob(_ request: HTTPRequest) async throws -> HTTPResponse {
         let id = request.pathParameters["id"] ?? ""

@@ -1,6 +1,7 @@
 import Encoder
 import Engine
 import Foundation
+import Generator
 import HTTP
 import Tokenization
 
@@ -63,6 +64,8 @@ extension RanksmithService {
         var threads: Int
         var uptime_seconds: Int
         var limits: Limits
+        /// The default generator of refinement jobs.
+        var generator: GeneratorDescription
     }
 
     func info(_ request: HTTPRequest) async -> HTTPResponse {
@@ -76,7 +79,8 @@ extension RanksmithService {
             uptime_seconds: Int(Date().timeIntervalSince(started)),
             limits: .init(max_inputs_per_request: c.maxInputsPerRequest, max_batch_tokens: c.maxBatchTokens,
                           max_queued_inputs: c.maxQueuedInputs, max_body_bytes: c.http.limits.maxBodyBytes,
-                          max_header_bytes: c.http.limits.maxHeaderBytes, max_connections: c.http.limits.maxConnections))
+                          max_header_bytes: c.http.limits.maxHeaderBytes, max_connections: c.http.limits.maxConnections),
+            generator: generator)
         var response = HTTPResponse.json(JSONWriter.encode(body))
         response.headers.replaceOrAdd(name: "X-Model-Version", value: handle.version)  // the version described, even mid-swap
         return response

@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import Generator
 import HTTP
 import Jobs
 import Numerics
@@ -13,7 +14,8 @@ import Synchronization
 /// answers and `EngineError`s into responses; owns the HTTP server and the
 /// metrics. One file per area: `Service+Embed.swift`, `Service+Rerank.swift`,
 /// `Service+Search.swift`, `Service+Collections.swift`,
-/// `Service+Operations.swift`. See docs/architecture.md for the request path.
+/// `Service+Operations.swift`, and the routes other servers' clients call,
+/// `Service+Compatibility.swift` (TEI) and `Service+Ollama.swift`. See docs/architecture.md for the request path.
 public final class RanksmithService: @unchecked Sendable {
     /// What `ranksmith serve` was told.
     public let configuration: ServiceConfiguration
@@ -22,6 +24,8 @@ public final class RanksmithService: @unchecked Sendable {
     /// Prometheus metrics served at /metrics.
     public let metrics = MetricsRegistry()
     let started = Date()
+    /// The generator refinement jobs use by default (`--generator`), as `/info` names it.
+    let generator: GeneratorDescription
     private(set) var server: HTTPServer?
     /// Background jobs under `<data-dir>/jobs`; nil if that folder failed
     /// to open (then job endpoints answer 503 with `jobsError`).
@@ -41,6 +45,11 @@ public final class RanksmithService: @unchecked Sendable {
         try Self.prepareDataDirectory(configuration.dataDirectory)
         guard FileManager.default.fileExists(atPath: configuration.generatorPath) else {
             throw ServiceStartError("generator file \(configuration.generatorPath) not found: run `make models` or pass --generator FILE")
+        }
+        do {
+            generator = try GeneratorDescription(path: configuration.generatorPath)
+        } catch {
+            throw ServiceStartError("generator file \(configuration.generatorPath) cannot be used: \((error as? GeneratorFileError)?.reason ?? "\(error)")")
         }
         let handle: ModelHandle
         do {
@@ -192,6 +201,7 @@ public final class RanksmithService: @unchecked Sendable {
         router.get("/metrics") { [unowned self] in await self.metricsText($0) }
         router.post("/embed", data { try await $0.embedTEI($1) })
         router.post("/v1/embeddings", data { try await $0.embedOpenAI($1) })
+        addCompatibilityRoutes(&router)
         router.post("/rerank", data { try await $0.rerankTEI($1) })
         router.post("/v1/rerank", data { try await $0.rerankCohere($1) })
         router.post("/tokenize", data { try await $0.tokenize($1) })
@@ -213,29 +223,36 @@ public final class RanksmithService: @unchecked Sendable {
 
     /// Wraps a data-endpoint handler: API key check (the admin key on the
     /// admin routes, see `isAdminRoute`), readiness, and turning thrown
-    /// `APIError`s, `EngineError`s and `JobError`s into responses.
+    /// `APIError`s, `EngineError`s and `JobError`s into responses, worded
+    /// in the route's error dialect (`ErrorDialect`: Ranksmith's own, or
+    /// that of the server a compatibility route imitates).
     func data(_ handler: @escaping @Sendable (RanksmithService, HTTPRequest) async throws -> HTTPResponse) -> HTTPHandler {
         { [unowned self] request in
+            let dialect = ErrorDialect.of(route: request.routePattern)
             do {
                 try self.authorize(request, admin: Self.isAdminRoute(request.routePattern))
                 guard self.ready else { throw APIError.notReady("the service is starting or draining; retry shortly") }
                 return try await handler(self, request)
             } catch let error as APIError {
-                return error.response
+                return dialect.response(error)
             } catch let error as EngineError {
-                return APIError(error).response
+                return dialect.response(dialect.apiError(error))
             } catch let error as JobError {
-                return Self.apiError(error).response
+                return dialect.response(Self.apiError(error))
             } catch is CancellationError {
-                return APIError(status: 499, code: "client_closed", message: "the client closed the connection").response
+                return dialect.response(APIError(status: 499, code: "client_closed", message: "the client closed the connection"))
             } catch {
-                return APIError(status: 500, code: "internal", message: "\(error)").response
+                return dialect.response(APIError(status: 500, code: "internal", message: "\(error)"))
             }
         }
     }
 
     /// Routes that stay open when API keys are set (probes and metrics).
     static let openRoutes: Set<String> = ["/health", "/ready", "/info", "/metrics"]
+
+    /// Routes open to GET (and HEAD) only: TEI's health probes, whose
+    /// paths also take POSTs that need a key (`POST /` embeds).
+    static let openProbeRoutes: Set<String> = ["/", "/ping"]
 
     /// Whether the route `pattern` needs the admin key: the job and model
     /// routes. Both the handlers and the check before a body ask this.
@@ -249,11 +266,13 @@ public final class RanksmithService: @unchecked Sendable {
     /// missing or wrong key on a data endpoint, else nil (`100 Continue`).
     func refusalBeforeBody(_ request: HTTPRequest) -> HTTPResponse? {
         guard let route = request.routePattern, !Self.openRoutes.contains(route) else { return nil }
+        // GET / and GET /ping are TEI's health probes; POST / embeds.
+        if request.method == "GET" || request.method == "HEAD", Self.openProbeRoutes.contains(route) { return nil }
         do {
             try authorize(request, admin: Self.isAdminRoute(route))
             return nil
         } catch let error as APIError {
-            return error.response
+            return ErrorDialect.of(route: route).response(error)
         } catch {
             return nil
         }

@@ -1,5 +1,6 @@
 import Foundation
 import HTTP
+import Jobs
 
 // MARK: - Configuration
 
@@ -46,6 +47,12 @@ public struct ServiceConfiguration: Sendable {
     public var generatorThreads = 1
     /// Nice value of job worker threads (Linux; higher: more CPU left to serving).
     public var jobNice = 10
+    /// Memory one job may use, in bytes (its estimate from its parameters
+    /// is checked against it before it is queued and again before it
+    /// runs); nil: `JobMemory.defaultBudget()`, a share of the machine.
+    public var jobMemoryBytes: Int?
+    /// Queue length, stored parameter size and resumes after a crash.
+    public var jobLimits = JobLimits()
 
     public init() {}
 }

@@ -10,6 +10,7 @@
 //         each remaining piece (StarCoder-style vocabularies)
 //  llama3 (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
 //         ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+//  qwen2  llama3 with \p{N} instead of \p{N}{1,3}: every digit is a piece
 //
 // \p{L} is general category L*, \p{N} is N*, \s is the White_Space property.
 
@@ -18,6 +19,7 @@ public enum ByteLevelPreTokenizer: String, Sendable, CaseIterable {
     case gpt2
     case smollm
     case llama3
+    case qwen2
 
     /// The scanner for a GGUF `tokenizer.ggml.pre` value, or nil if unknown.
     public init?(ggufName: String) {
@@ -25,6 +27,7 @@ public enum ByteLevelPreTokenizer: String, Sendable, CaseIterable {
         case "gpt-2", "gpt2", "mpt", "olmo", "jais": self = .gpt2
         case "smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva": self = .smollm
         case "llama-bpe", "llama3", "llama-v3", "dbrx", "smaug-bpe", "falcon3", "pixtral": self = .llama3
+        case "qwen2", "deepseek-r1-qwen": self = .qwen2
         default: return nil
         }
     }
@@ -44,7 +47,9 @@ public enum ByteLevelPreTokenizer: String, Sendable, CaseIterable {
             }
             if start < s.count { Self.splitGPT2(s, start..<s.count, &out) }
         case .llama3:
-            Self.splitLlama3(s, 0..<s.count, &out)
+            Self.splitLlama3(s, 0..<s.count, maxDigits: 3, &out)
+        case .qwen2:
+            Self.splitLlama3(s, 0..<s.count, maxDigits: 1, &out)
         }
         return out
     }
@@ -92,7 +97,11 @@ public enum ByteLevelPreTokenizer: String, Sendable, CaseIterable {
 
     // MARK: - Llama 3
 
-    private static func splitLlama3(_ s: [Unicode.Scalar], _ piece: Range<Int>, _ out: inout [Range<Int>]) {
+    /// The Llama 3 scanner; `maxDigits` is the longest run of digits kept in
+    /// one piece (3 for Llama 3, 1 for Qwen2).
+    private static func splitLlama3(
+        _ s: [Unicode.Scalar], _ piece: Range<Int>, maxDigits: Int, _ out: inout [Range<Int>]
+    ) {
         let hi = piece.upperBound
         func cls(_ i: Int) -> ByteLevelScalarClass? { i < hi ? ByteLevelScalarClass(s[i]) : nil }
         func isNewline(_ i: Int) -> Bool { i < hi && (s[i] == "\r" || s[i] == "\n") }
@@ -123,9 +132,9 @@ public enum ByteLevelPreTokenizer: String, Sendable, CaseIterable {
                 while cls(pos) == .letter { pos += 1 }
                 out.append(start..<pos); continue
             }
-            // \p{N}{1,3}
+            // \p{N}{1,maxDigits}
             if k == .number {
-                while pos < hi && pos - start < 3 && cls(pos) == .number { pos += 1 }
+                while pos < hi && pos - start < maxDigits && cls(pos) == .number { pos += 1 }
                 out.append(start..<pos); continue
             }
             // ' ?[^\s\p{L}\p{N}]+[\r\n]*'

@@ -15,8 +15,11 @@ public final class WordPieceTokenizer: Sendable {
     let rawAddedTokens: AddedTokenMatcher
     let normalizedAddedTokens: AddedTokenMatcher
     let postProcessor: PostProcessor
-    /// id → piece, for `tokenize` ("" where an id has no piece).
+    /// id → piece, for `tokenize` and `decode` ("" where an id has no piece).
     let pieces: [String]
+    /// Ids of the added tokens marked `special` ([CLS], [SEP], [PAD], …),
+    /// which `decode` leaves out when asked to skip special tokens.
+    let specialIds: Set<Int32>
 
     /// The number of distinct ids (vocabulary plus added tokens).
     public let vocabularySize: Int
@@ -34,6 +37,7 @@ public final class WordPieceTokenizer: Sendable {
         self.normalizer = normalizer
         self.postProcessor = postProcessor
         self.pieces = pieces
+        self.specialIds = Set(addedTokens.filter(\.special).map(\.id))
         self.vocabularySize = vocabularySize
         self.clsId = clsId
         self.sepId = sepId

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HTTP
+import Jobs
 import Service
 
 /// `ranksmith serve`: the HTTP service. Every flag may also be given as an
@@ -74,6 +75,14 @@ struct ServeCommand: AsyncParsableCommand {
     var devSet: String?
     @Option(help: "Nice value of job worker threads (0-19; higher yields more CPU to serving).")
     var jobNice: Int = 10
+    @Option(help: "Memory one job may use (bytes, or with K, M, G). A job whose parameters need more (training batch, KV cache, lists held) is refused with 422 naming the field. Default: half of the machine's memory, its cgroup limit or its address-space limit, whichever is least.")
+    var jobMemory: String?
+    @Option(help: "Jobs queued or running at once; more are refused with 429.")
+    var jobMaxQueued: Int = 64
+    @Option(help: "Bytes a job's parameters may take once stored; more are refused with 413 (give long inputs as a file under the data directory).")
+    var jobMaxParameterBytes: String = "256K"
+    @Option(help: "Times a job that was running when the process died is resumed; at the next such start it fails (\"interrupted N times\").")
+    var jobMaxInterruptions: Int = 2
 
     func makeConfiguration() throws -> ServiceConfiguration {
         var c = ServiceConfiguration()
@@ -124,6 +133,19 @@ struct ServeCommand: AsyncParsableCommand {
         c.generatorThreads = generatorThreads
         guard (0...19).contains(jobNice) else { throw ServiceStartError("--job-nice must be between 0 and 19") }
         c.jobNice = jobNice
+        if let jobMemory, !jobMemory.isEmpty {
+            guard let bytes = Self.byteCount(jobMemory) else {
+                throw ServiceStartError("--job-memory \(jobMemory) is not a size: give bytes, or a number with K, M or G (e.g. 4G)")
+            }
+            c.jobMemoryBytes = bytes
+        }
+        guard let parameterBytes = Self.byteCount(jobMaxParameterBytes) else {
+            throw ServiceStartError("--job-max-parameter-bytes \(jobMaxParameterBytes) is not a size: give bytes, or a number with K, M or G (e.g. 256K)")
+        }
+        guard jobMaxQueued >= 1, jobMaxInterruptions >= 0 else {
+            throw ServiceStartError("--job-max-queued must be at least 1 and --job-max-interruptions at least 0")
+        }
+        c.jobLimits = JobLimits(maxQueued: jobMaxQueued, maxParameterBytes: parameterBytes, maxInterruptions: jobMaxInterruptions)
         return c
     }
 

@@ -142,6 +142,23 @@ final class RemoteChatClientTests: XCTestCase {
         XCTAssertEqual(server.requests.count, 1)
     }
 
+    func testAnErrorBodyIsSummarisedNeverEchoed() async throws {
+        let page = "<html><body>Forbidden: internal admin page " + String(repeating: "x", count: 3000) + " SECRET-MARKER</body></html>"
+        let server = try FakeLLMServer([.init(status: 403, body: page)])
+        defer { server.stop() }
+        let client = RemoteChatClient(baseURL: server.url, model: "m", timeout: 5, retries: 0)
+        do {
+            _ = try await client.chat([ChatMessage(role: "user", content: "hi")], options: GenerationOptions())
+            XCTFail("expected an error")
+        } catch let RemoteChatError.http(status, message) {
+            XCTAssertEqual(status, 403)
+            XCTAssertFalse(message.contains("<") || message.contains("SECRET-MARKER"), message)
+            XCTAssertTrue(message.hasPrefix("html body Forbidden: internal admin page"), message)
+            XCTAssertLessThan(message.count, 100, message)
+            XCTAssertTrue(message.contains("bytes in all"), message)
+        }
+    }
+
     func testTimeoutAndInvalidBodyAndGuidance() async throws {
         let server = try FakeLLMServer([.init(status: 200, body: Self.ok, delay: 1.5)])
         defer { server.stop() }

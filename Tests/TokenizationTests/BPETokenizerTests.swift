@@ -46,6 +46,15 @@ final class BPETokenizerTests: XCTestCase {
         XCTAssertEqual(pieces(.llama3, "ok.\n"), ["ok", ".\n"])
     }
 
+    func testQwen2SplitsEveryDigitAndKeepsLlama3Rules() {
+        XCTAssertEqual(pieces(.qwen2, "12345"), ["1", "2", "3", "4", "5"])
+        XCTAssertEqual(pieces(.qwen2, "in 2024!"), ["in", " ", "2", "0", "2", "4", "!"])
+        XCTAssertEqual(pieces(.qwen2, "DON'T"), ["DON", "'T"])
+        XCTAssertEqual(pieces(.qwen2, "(hello)"), ["(hello", ")"])
+        XCTAssertEqual(pieces(.qwen2, "a \n\n b"), ["a", " \n\n", " b"])
+        XCTAssertEqual(ByteLevelPreTokenizer(ggufName: "qwen2"), .qwen2)
+    }
+
     func testPiecesCoverTheText() {
         let text = "Mixed: 日本語 😀 e\u{301} \t\n 42 don't"
         for pre in ByteLevelPreTokenizer.allCases {

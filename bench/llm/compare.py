@@ -31,9 +31,17 @@ import llama_cpp as L
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def chat(prompt):
-    return ("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
-            f"<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n")
+def chat_formatter(model_path):
+    """The model's own chat template (GGUF `tokenizer.chat_template`) as a
+    function of the user's message, rendered with Jinja as llama.cpp's
+    Python bindings do (system line by the template's default)."""
+    import gguf
+    import jinja2
+
+    field = gguf.GGUFReader(model_path).fields["tokenizer.chat_template"]
+    source = field.contents()
+    template = jinja2.Environment(loader=jinja2.BaseLoader()).from_string(source)
+    return lambda prompt: template.render(messages=[{"role": "user", "content": prompt}], add_generation_prompt=True)
 
 
 class LlamaCpp:
@@ -178,6 +186,7 @@ def main():
               "light.``` Result:")
     negative = prompt.replace("a small crowd", "a crowd")
     llama = LlamaCpp(args.model, args.threads, 2 * args.pairs, 512)
+    chat = chat_formatter(args.model)
     pid, nid = llama.tokenize(chat(prompt)), llama.tokenize(chat(negative))
 
     ours, theirs = [], []

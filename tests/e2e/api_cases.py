@@ -102,6 +102,48 @@ def nothing_to_do(body, response):
     assert body["version"] == "base" and body["state"] == "succeeded" and body["progress"] == 1
 
 
+def equals(expected):
+    def check(body, response):
+        assert body == expected, body
+    return check
+
+
+def assert_length(items, n: int):
+    assert len(items) == n, len(items)
+
+
+def tei_error(error_type: str, *words: str):
+    def check(body, response):
+        assert body["error_type"] == error_type, body
+        for w in words:
+            assert w in body["error"], body
+    return check
+
+
+def ollama_error(*words: str):
+    def check(body, response):
+        assert isinstance(body["error"], str), body
+        for w in words:
+            assert w in body["error"], body
+    return check
+
+
+def token_vectors(counts: list[int]):
+    def check(body, response):
+        assert [len(m) for m in body] == counts
+        assert all(len(v) == 384 for m in body for v in m)
+    return check
+
+
+def ollama_vectors(n: int, model: str, dim: int = 384):
+    def check(body, response):
+        assert body["model"] == model and len(body["embeddings"]) == n
+        for v in body["embeddings"]:
+            assert len(v) == dim and abs(sum(x * x for x in v) - 1) < 1e-3
+        assert body["prompt_eval_count"] > 0
+    return check
+
+
 CASES = [
     # /embed (TEI)
     Case("POST", "/embed", 200, json={"inputs": "A man is playing a guitar."}, check=unit_vectors(1)),
@@ -119,6 +161,46 @@ CASES = [
     Case("POST", "/v1/embeddings", 200, json={"input": ["a", "b"], "dimensions": 32}),
     Case("POST", "/v1/embeddings", 422, json={"input": ""}),
     Case("POST", "/v1/embeddings", 422, json={"input": "x", "encoding_format": "int8"}),
+    # Text Embeddings Inference's other routes, errors in its shape (docs/compatibility.md)
+    Case("GET", "/", 200),
+    Case("GET", "/ping", 200),
+    Case("POST", "/", 200, json={"inputs": "A man is playing a guitar."}, check=unit_vectors(1)),
+    Case("POST", "/", 200, json={"inputs": ["one", "two"], "truncation_direction": "right"}, check=unit_vectors(2)),
+    Case("POST", "/", 413, json={"inputs": []}, check=tei_error("validation", "inputs")),
+    Case("POST", "/", 413, json={"inputs": LONG_TEXT, "truncate": False}, check=tei_error("validation", "truncate")),
+    Case("POST", "/", 422, json={"inputs": "x", "truncation_direction": "left"}, check=tei_error("validation", "truncation_direction")),
+    Case("POST", "/", 422, json={"inputs": "x", "prompt_name": "query"}, check=tei_error("validation", "prompt_name")),
+    Case("POST", "/", 422, json={"texts": ["wrong field"]}, check=tei_error("validation", "inputs")),
+    Case("POST", "/", 400, data=b'{"inputs": ', headers={"Content-Type": "application/json"}, check=tei_error("validation")),
+    Case("POST", "/", 415, data=b"hello", headers={"Content-Type": "text/plain"}, check=tei_error("validation")),
+    Case("POST", "/invocations", 200, json={"inputs": ["one", "two", "three"]}, check=unit_vectors(3)),
+    Case("POST", "/invocations", 413, json={"inputs": [""]}, check=tei_error("validation")),
+    Case("POST", "/embeddings", 200, json={"input": ["hello"], "model": "m"}),
+    Case("POST", "/embeddings", 422, json={"input": ""}),
+    Case("POST", "/embed_all", 200, json={"inputs": ["Hello, world!", "a"]}, check=token_vectors([6, 3])),
+    Case("POST", "/embed_all", 413, json={"inputs": []}, check=tei_error("validation")),
+    Case("POST", "/decode", 200, json={"ids": [101, 7592, 1010, 2088, 999, 102]},
+         check=equals(["hello, world!"])),
+    Case("POST", "/decode", 200, json={"ids": [[101, 7592, 102], [2088]], "skip_special_tokens": False},
+         check=equals(["[CLS] hello [SEP]", "world"])),
+    Case("POST", "/decode", 422, json={"ids": [101, -1]}, check=tei_error("tokenizer", "ids[1]")),
+    Case("POST", "/decode", 422, json={"ids": "hello"}, check=tei_error("validation", "ids")),
+    Case("POST", "/predict", 424, json={"inputs": "I like you."}, check=tei_error("backend", "classifier")),
+    # Ollama
+    Case("POST", "/api/embed", 200, json={"model": "nomic-embed-text", "input": ["one", "two"]},
+         check=ollama_vectors(2, "nomic-embed-text")),
+    Case("POST", "/api/embed", 200, json={"model": "m", "input": "one", "dimensions": 64, "keep_alive": "5m",
+                                          "options": {"num_ctx": 512}},
+         check=ollama_vectors(1, "m", dim=64)),
+    Case("POST", "/api/embed", 200, json={"model": "m"}, check=equals({"model": "m", "embeddings": []})),
+    Case("POST", "/api/embed", 400, json={"input": "x"}, check=ollama_error("model is required")),
+    Case("POST", "/api/embed", 400, json={"model": "m", "input": ["x", ""]}, check=ollama_error("input[1]")),
+    Case("POST", "/api/embed", 400, json={"model": "m", "input": LONG_TEXT, "truncate": False}, check=ollama_error("truncate")),
+    Case("POST", "/api/embed", 400, data=b'{"model": ', headers={"Content-Type": "application/json"}, check=ollama_error()),
+    Case("POST", "/api/embeddings", 200, json={"model": "m", "prompt": "hello"},
+         check=lambda body, r: assert_length(body["embedding"], 384)),
+    Case("POST", "/api/embeddings", 200, json={"model": "m", "prompt": ""}, check=equals({"embedding": []})),
+    Case("POST", "/api/embeddings", 400, json={"prompt": "x"}, check=ollama_error("model")),
     # /rerank (TEI)
     Case("POST", "/rerank", 200, json={"query": "What is Deep Learning?", "return_text": True,
                                        "texts": ["Deep Learning is a branch of machine learning.", "Cheese is made from milk."]},

@@ -9,13 +9,14 @@ import json
 import os
 import re
 import resource
+import shutil
 import signal
 import time
 
 import pytest
 import requests
 
-from conftest import Server
+from conftest import GENERATOR, Server
 
 SENTENCES = [
     "A man is playing a guitar on the street.",
@@ -167,9 +168,19 @@ def test_generator_error_and_full_disk_fail_the_job_while_embed_answers(tmp_path
 
     s = Server(tmp_path, *JOB_FLAGS)
     try:
-        job = s.submit_job("synthesize", sentences=SENTENCES, rounds=2, generator=str(broken))
+        # A broken model file is refused when the job is submitted, naming the field.
+        r = requests.post(s.url + "/jobs/synthesize", json={"sentences": SENTENCES, "rounds": 2, "generator": str(broken)}, timeout=30)
+        assert r.status_code == 422 and "'generator'" in r.text and "not a usable GGUF" in r.text, r.text
+        # One that breaks after it was accepted fails its job when it runs.
+        copy = tmp_path / "later-broken.gguf"
+        shutil.copyfile(GENERATOR, copy)
+        first = s.submit_job("synthesize", sentences=SENTENCES[:1], rounds=2, max_new_tokens=16, min_list_length=2)
+        job = s.submit_job("synthesize", sentences=SENTENCES, rounds=2, generator=str(copy))
+        copy.write_bytes(b"GGUF" + os.urandom(4096))
         failed = s.wait_for_job(job["id"], {"failed", "succeeded"}, timeout=120)
-        assert failed["state"] == "failed" and "cannot load" in failed["error"], failed
+        assert failed["state"] == "failed" and "not a usable GGUF" in failed["error"], failed
+        assert str(tmp_path) not in failed["error"], "names the file, not its host path"
+        assert s.wait_for_job(first["id"], timeout=120)["state"] == "succeeded"
         assert requests.post(s.url + "/embed", json={"inputs": "still serving"}, timeout=30).status_code == 200
     finally:
         s.terminate()

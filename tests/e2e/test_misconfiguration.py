@@ -87,3 +87,27 @@ def test_port_in_use(tmp_path):
         code, lines = serve(tmp_path, "--port", str(port))
     assert_one_line(code, lines, str(port))
     assert "in use" in lines[0].lower(), lines[0]
+
+
+def test_truncated_generator(tmp_path):
+    """A generator GGUF cut short (a failed copy, a part missing) stops the
+    start with the file's name and what is wrong, not a crash at the first job."""
+    cut = tmp_path / "cut-short.gguf"
+    with open(GENERATOR, "rb") as src:
+        cut.write_bytes(src.read(os.path.getsize(GENERATOR) // 2))
+    code, lines = serve(tmp_path, "--generator", str(cut))
+    assert_one_line(code, lines, "cut-short.gguf", "truncated")
+
+
+def test_generator_that_is_not_gguf(tmp_path):
+    bogus = tmp_path / "notes.gguf"
+    bogus.write_text("this is not a model\n" * 10)
+    code, lines = serve(tmp_path, "--generator", str(bogus))
+    assert_one_line(code, lines, "notes.gguf", "gguf")
+
+
+def test_generator_that_is_a_directory(tmp_path):
+    d = tmp_path / "a-folder.gguf"
+    d.mkdir()
+    code, lines = serve(tmp_path, "--generator", str(d))
+    assert_one_line(code, lines, "a-folder.gguf", "regular file")

@@ -122,6 +122,20 @@ def test_forwarded_for_and_request_id_reach_the_access_log(proxy, upstreams):
     assert line["remote"].startswith("127.0.0.1")
 
 
+def test_compatibility_routes_pass_the_proxy(proxy, upstreams):
+    """The routes of TEI and Ollama (docs/compatibility.md) go through the
+    deploy config to an instance, POST / included."""
+    for method, path, body, status in [("POST", "/", {"inputs": "hello"}, 200), ("GET", "/", None, 200),
+                                       ("GET", "/ping", None, 200), ("POST", "/invocations", {"inputs": "x"}, 200),
+                                       ("POST", "/api/embed", {"model": "m", "input": "x"}, 200),
+                                       ("POST", "/decode", {"ids": [101]}, 200), ("POST", "/predict", {"inputs": "x"}, 424)]:
+        rid = "compat-" + uuid.uuid4().hex
+        r = requests.request(method, proxy.url + path, json=body, headers={"X-Request-Id": rid}, timeout=10)
+        assert r.status_code == status, (path, r.text)
+        [line] = logged(upstreams, rid)
+        assert line["path"] == path and line["method"] == method
+
+
 def test_request_id_made_by_the_proxy_when_absent(proxy, upstreams):
     r = requests.get(proxy.url + "/health", timeout=10)
     assert r.status_code == 200

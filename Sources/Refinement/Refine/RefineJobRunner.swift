@@ -75,8 +75,30 @@ public struct RefineJobRunner: JobRunner {
         }
         if s.teacher != "active" { _ = try teacherPath(s.teacher) }
         if let v = s.version { try TrainingFields.checkNewVersion(v, host: host) }
+        // Training holds every list of rounds + 1 sentences; its steps take lists_per_step of them.
+        let rounds = Int(out["rounds"]?.numberValue ?? Double(SynthesisSettings().rounds))
+        var anchors = out["sentences"]?.arrayValue?.count ?? 0
+        if let file = out["file"]?.stringValue { anchors = (try? AnchorSource.read(path: synthesis.resolveFile(file)).count) ?? 0 }
+        try JobMemory.checkTraining(config: host.active().model.config, options: s.training, longest: rounds + 1,
+                                    lists: anchors, sentences: anchors * (rounds + 1), budget: synthesis.memoryBudget)
         for key in RefineSettings.fields where p[key] != nil { out[key] = p[key] }
         return out
+    }
+
+    /// A refine job's report with the stage that was running marked as
+    /// stopped: `cancelled` for a cancel, else `failed`, with the reason.
+    public func settle(_ result: JSONValue?, reason: String) -> JSONValue? {
+        guard case var .object(o)? = result, let stages = o["stages"]?.arrayValue else { return result }
+        o["stages"] = .array(stages.map { stage in
+            guard case var .object(fields) = stage, fields["state"]?.stringValue == "running" else { return stage }
+            fields["state"] = .string(reason == "cancelled" ? "cancelled" : "failed")
+            fields["detail"] = .string(reason)
+            return .object(fields)
+        })
+        if o["stage"]?.stringValue != nil, let last = o["stages"]?.arrayValue?.last(where: { $0["state"]?.stringValue != "pending" }) {
+            o["stage"] = last["name"] ?? o["stage"]
+        }
+        return .object(o)
     }
 
     func teacherPath(_ teacher: String) throws -> String {
@@ -135,6 +157,9 @@ public struct RefineJobRunner: JobRunner {
         }
         let result: TrainingResult
         do {
+            try JobMemory.checkTraining(config: student.config, options: s.training, longest: lists.lists.map(\.count).max() ?? 1,
+                                        lists: lists.lists.count, sentences: lists.lists.reduce(0) { $0 + $1.count },
+                                        budget: synthesis.memoryBudget)
             let trainer = try Trainer(student: student, teacher: teacher, lists: lists, dev: dev, options: s.training)
             report["train"].total = trainer.totalSteps
             result = try TrainingFields.run(trainer, context: context) { step in
@@ -142,6 +167,8 @@ public struct RefineJobRunner: JobRunner {
                 if step.step == step.steps || step.devSpearman != nil { publish(report) }
             }
         } catch JobError.cancelled { throw JobError.cancelled } catch { throw fail("train", "\(error)") }
+        // A cancel during the last step: publish nothing.
+        if context.isCancelled { throw JobError.cancelled }
         let version = s.version ?? TrainingFields.defaultVersion(prefix: "refine", job: context.id)
         report.version = version
         let destination = URL(fileURLWithPath: host.modelsDirectory).appendingPathComponent(version)
@@ -165,26 +192,31 @@ public struct RefineJobRunner: JobRunner {
         guard probe.allSatisfy(\.isFinite) else {
             throw fail("evaluate", "version \(version) produces non-finite vectors (NaN or infinity); it is kept for inspection but cannot serve")
         }
+        // Evaluations stop between batches once the job is cancelled.
+        let stop = { context.isCancelled }
         func row(_ name: String, _ kind: String, _ metric: String, bound: Double, _ score: (BertModel) throws -> Double) throws {
-            let before = try score(student), after = try score(candidate)
+            let before = try score(student)
+            if context.isCancelled { throw JobError.cancelled }
+            let after = try score(candidate)
+            if context.isCancelled { throw JobError.cancelled }
             guard after.isFinite else { throw fail("evaluate", "version \(version) scores \(after) on \(name)") }
             report.table.append(.init(name: name, kind: kind, metric: metric, before: before, after: after, bound: bound))
             report["evaluate"].done += 1
             publish(report)
         }
         do {
-            try row(s.devName, "dev", "spearman", bound: s.minGain) { STSEvaluation.run(model: $0, pairs: dev).spearman }
+            try row(s.devName, "dev", "spearman", bound: s.minGain) { STSEvaluation.run(model: $0, pairs: dev, stop: stop).spearman }
             for check in s.checks {
                 switch check.contents {
                 case let .sts(pairs):
-                    try row(check.name, "sts", "spearman", bound: check.maxLoss) { STSEvaluation.run(model: $0, pairs: pairs).spearman }
+                    try row(check.name, "sts", "spearman", bound: check.maxLoss) { STSEvaluation.run(model: $0, pairs: pairs, stop: stop).spearman }
                 case let .retrieval(set):
                     try row(check.name, "retrieval", "ndcg@10", bound: check.maxLoss) {
-                        try RetrievalEvaluation.run(model: $0, set: set, threads: 1).ndcgAt10 * 100
+                        try RetrievalEvaluation.run(model: $0, set: set, threads: 1, stop: stop).ndcgAt10 * 100
                     }
                 }
             }
-        } catch let error as RefineError { throw error } catch { throw fail("evaluate", "\(error)") }
+        } catch JobError.cancelled { throw JobError.cancelled } catch let error as RefineError { throw error } catch { throw fail("evaluate", "\(error)") }
         report["evaluate"].state = "succeeded"
         context.note("evaluation of \(version) against \(parent):\n" + report.tableText)
 
@@ -220,6 +252,9 @@ public struct RefineJobRunner: JobRunner {
         }
 
         // 5. Activate (waits for any other activation: they are serialised).
+        // The point of no return: a cancel that answered before it stops the
+        // job here; from here on a cancel is refused (409) and says why.
+        try context.beginCommit("activating version \(version)")
         report["activate"].state = "running"
         publish(report)
         do {

@@ -23,19 +23,20 @@ public enum RetrievalEvaluation {
 
     /// Embeds `set`'s corpus and queries with `model`, searches the top 100
     /// per query and averages the metrics.
-    public static func run(model: BertModel, set: BEIRSet, indexKind: IndexKind = .flat, threads: Int) throws -> Scores {
+    public static func run(model: BertModel, set: BEIRSet, indexKind: IndexKind = .flat, threads: Int,
+                           stop: () -> Bool = { false }) throws -> Scores {
         let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("ranksmith-eval-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: tmp) }
         let store = try CollectionStore(directory: tmp)
         let collection = try store.create(name: "eval", dimensions: model.dimensions, modelVersion: "eval",
                                           settings: CollectionSettings(indexKind: indexKind))
-        let docVectors = model.embedAll(set.documents.map(\.text), batchSize: 32, threads: threads).vectors
+        let docVectors = model.embedAll(set.documents.map(\.text), batchSize: 32, threads: threads, stop: stop).vectors
         var batch: [(document: Document, vector: [Float])] = []
         for (i, doc) in set.documents.enumerated() {
             batch.append((Document(id: doc.id, text: doc.text), docVectors.row(i)))
             if batch.count == 256 || i == set.documents.count - 1 { try collection.upsert(batch); batch.removeAll() }
         }
-        let queryVectors = model.embedAll(set.queries.map(\.text), batchSize: 32, threads: threads).vectors
+        let queryVectors = model.embedAll(set.queries.map(\.text), batchSize: 32, threads: threads, stop: stop).vectors
         var ndcg = 0.0, recall = 0.0, judged = 0
         for (i, q) in set.queries.enumerated() {
             guard let gains = set.qrels[q.id], gains.values.contains(where: { $0 > 0 }) else { continue }

@@ -62,7 +62,8 @@ public struct TrainJobRunner: JobRunner {
     /// so a resumed run trains from the same weights.
     public func validate(_ p: [String: JSONValue]) throws -> [String: JSONValue] {
         let s = try settings(p)
-        _ = try readLists(s.source)
+        let (_, lists) = try readLists(s.source)
+        try checkMemory(lists, s.training, config: host.active().model.config)
         let base = try existingVersion("base", s.base)
         let teacher = try existingVersion("teacher", s.teacher ?? base)
         if let v = s.version { try TrainingFields.checkNewVersion(v, host: host) }
@@ -70,6 +71,13 @@ public struct TrainJobRunner: JobRunner {
         out["base"] = .string(base)
         out["teacher"] = .string(teacher)
         return out
+    }
+
+    /// Throws a 422 when training on `lists` with `options` would need more than `--job-memory`.
+    func checkMemory(_ lists: RankingLists, _ options: TrainingOptions, config: BertConfig) throws {
+        try JobMemory.checkTraining(config: config, options: options, longest: lists.lists.map(\.count).max() ?? 1,
+                                    lists: lists.lists.count, sentences: lists.lists.reduce(0) { $0 + $1.count },
+                                    budget: synthesis.memoryBudget)
     }
 
     /// `name` (or the active version for `active`), if it is a version.
@@ -171,8 +179,10 @@ public struct TrainJobRunner: JobRunner {
             throw RefineError("the teacher filter kept none of the \(lists.lists.count) lists (\(filterReport.summaryLine)); "
                 + "loosen its thresholds or submit the job with teacher_filter: false")
         }
-        let trainer = try Trainer(student: student, teacher: teacher, lists: try RankingLists(lists: kept, name: Self.listsFile),
-                                  dev: s.dev, options: s.training)
+        let trainLists = try RankingLists(lists: kept, name: Self.listsFile)
+        // Again before allocating: a job stored under other limits fails with the reason.
+        try checkMemory(trainLists, s.training, config: student.config)
+        let trainer = try Trainer(student: student, teacher: teacher, lists: trainLists, dev: s.dev, options: s.training)
 
         var resumedFrom: Int?
         if fm.fileExists(atPath: checkpoint.path) {

@@ -22,9 +22,10 @@ struct JobFields {
         return n
     }
 
-    func integer(_ field: String, min: Int) throws -> Int? {
+    func integer(_ field: String, min: Int, max: Int? = nil) throws -> Int? {
         guard let n = try number(field) else { return nil }
         guard n.rounded() == n, n >= Double(min), n < 1e9 else { throw bad(field, "\(field) must be a whole number ≥ \(min)") }
+        if let max, n > Double(max) { throw bad(field, "\(field) must be a whole number from \(min) to \(max)") }
         return Int(n)
     }
 
@@ -45,17 +46,25 @@ public enum TrainingFields {
     public static let names = ["steps", "learning_rate", "omega", "tau", "teacher_tau", "lists_per_step", "max_length",
                                "evaluate_every", "warmup_fraction", "weight_decay", "gradient_clip", "seed"]
 
+    /// The ranges a sane run uses (openapi.yaml documents them); memory is
+    /// checked besides, against `--job-memory` (`JobMemory`).
+    public enum Limits {
+        public static let steps = 100_000
+        public static let listsPerStep = 256
+        public static let maxLength = 512
+    }
+
     /// `TrainingOptions` from the training fields of `f`, validated.
     static func options(_ f: JobFields) throws -> TrainingOptions {
         var t = TrainingOptions()
-        t.steps = try f.integer("steps", min: 1)
+        t.steps = try f.integer("steps", min: 1, max: Limits.steps)
         if let v = try f.number("learning_rate") { t.learningRate = v }
         if let v = try f.number("omega") { t.loss.omega = v }
         if let v = try f.number("tau") { t.loss.tau = v }
         if let v = try f.number("teacher_tau") { t.loss.teacherTau = v }
-        if let v = try f.integer("lists_per_step", min: 1) { t.listsPerStep = v }
-        if let v = try f.integer("max_length", min: 3) { t.maxLength = v }
-        if let v = try f.integer("evaluate_every", min: 1) { t.evaluateEvery = v }
+        if let v = try f.integer("lists_per_step", min: 1, max: Limits.listsPerStep) { t.listsPerStep = v }
+        if let v = try f.integer("max_length", min: 3, max: Limits.maxLength) { t.maxLength = v }
+        if let v = try f.integer("evaluate_every", min: 1, max: Limits.steps) { t.evaluateEvery = v }
         if let v = try f.number("warmup_fraction") { t.warmupFraction = v }
         if let v = try f.number("weight_decay") { t.adamW.weightDecay = v }
         if let v = try f.number("gradient_clip") { t.gradientClip = v }
@@ -72,14 +81,16 @@ public enum TrainingFields {
     /// by `resolve`), or the server's default; read, so a bad file is a 422.
     static func devSet(_ f: JobFields, defaultDev: String,
                        resolve: (String, String) throws -> String) throws -> (name: String, pairs: STSPairs) {
-        var name = defaultDev, path = defaultDev
+        // The server's default is named by its file name: no host path in records and manifests.
+        var name = (defaultDev as NSString).lastPathComponent, path = defaultDev
         if let dev = try f.string("dev") {
             name = dev
             path = try resolve("dev", dev)
         }
         do { return (name, try STSPairs(path: path)) } catch {
             let hint = f.p["dev"] == nil ? " (the server's default, --dev-set; give dev: a pairs JSONL under the data directory)" : ""
-            throw f.bad("dev", "development set \(name)\(hint): \(error)")
+            let reason = "\(error)".replacingOccurrences(of: path, with: name)
+            throw f.bad("dev", "development set \(name)\(hint): \(reason)")
         }
     }
 

@@ -1,6 +1,8 @@
 import Foundation
 import Generator
+import Jobs
 import Numerics
+import Synchronization
 
 // MARK: - Who writes the rewrites
 
@@ -73,9 +75,14 @@ public enum RewriteBackends {
                             threads: Int, reusePrefix: Bool = true) throws -> RewriteBackend {
         if isRemote(generator) {
             guard let url = URL(string: generator) else { throw SynthesisError.generator("not a URL: \(generator)") }
-            return RemoteRewriter(client: RemoteChatClient(baseURL: url, model: remoteModel), settings: settings)
+            return RemoteRewriter(client: RemoteChatClient(baseURL: url, model: remoteModel, timeout: RemoteRewriter.attemptTimeout,
+                                                           retries: RemoteRewriter.retries), settings: settings)
         }
         QuantMatmul.threads = max(1, threads)
+        // Never open a FIFO or device: opening one blocks the job's worker.
+        guard LocalFile.isRegular(generator) else {
+            throw SynthesisError.generator("cannot load \(generator): it is missing or not a regular file")
+        }
         let model: LlamaModel
         do { model = try LlamaModel(path: generator) } catch { throw SynthesisError.generator("cannot load \(generator): \(error)") }
         let local = try LocalRewriter(model: model, name: (generator as NSString).lastPathComponent, settings: settings,
@@ -224,7 +231,7 @@ public final class RemoteRewriter: RewriteBackend {
             if cancelled() { out.append(RewriteOutput(text: "", looped: false)); continue }
             let messages = [ChatMessage(role: "user", content: RewritePrompt.userText(rewriting: r.current))]
             let options = GenerationOptions(maxTokens: settings.maxNewTokens)
-            let g = try Self.blocking { [client] in try await client.chat(messages, options: options) }
+            let g = try Self.blocking(cancelled: cancelled) { [client] in try await client.chat(messages, options: options) }
             work.generatedTokens += g.tokens.count
             work.promptTokens += g.promptTokens
             out.append(RewriteOutput(text: g.text, looped: false))
@@ -233,15 +240,38 @@ public final class RemoteRewriter: RewriteBackend {
         return out
     }
 
-    /// Runs an async call to completion from a plain worker thread.
-    static func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
-        let done = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var result: Result<T, Error>?
-        Task {
+    /// Seconds one attempt of a remote call may take (connecting, sending,
+    /// waiting for the answer), and the attempts after a failed one: a
+    /// server that never answers holds a job at most about 2 minutes, and
+    /// a cancel frees its worker at once (see `blocking`).
+    public static let attemptTimeout = 30.0
+    public static let retries = 2
+
+    /// Runs an async call to completion from a plain worker thread, polling
+    /// `cancelled` every 50 ms: once it says true the call's task is
+    /// cancelled and this throws `JobError.cancelled` at once, without
+    /// waiting for the remote server.
+    static func blocking<T: Sendable>(cancelled: () -> Bool = { false },
+                                      _ body: @escaping @Sendable () async throws -> T) throws -> T {
+        let box = ResultBox<T>()
+        let task = Task {
+            let result: Result<T, Error>
             do { result = .success(try await body()) } catch { result = .failure(error) }
-            done.signal()
+            box.value.withLock { $0 = result }
+            box.done.signal()
         }
-        done.wait()
-        return try result!.get()
+        while box.done.wait(timeout: .now() + .milliseconds(50)) == .timedOut {
+            if cancelled() {
+                task.cancel()
+                throw JobError.cancelled
+            }
+        }
+        return try box.value.withLock { $0! }.get()
     }
+}
+
+/// Where a remote call's outcome waits for the worker thread.
+private final class ResultBox<T: Sendable>: Sendable {
+    let value = Mutex<Result<T, Error>?>(nil)
+    let done = DispatchSemaphore(value: 0)
 }

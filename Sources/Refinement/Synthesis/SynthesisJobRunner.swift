@@ -1,5 +1,6 @@
 import Encoder
 import Foundation
+import Generator
 import Jobs
 import Storage
 import Synchronization
@@ -47,17 +48,20 @@ public struct SynthesisJobRunner: JobRunner {
     public let threads: Int
     /// Where counters go.
     public let metrics: SynthesisMetrics
+    /// Bytes one job may allocate (`--job-memory`; see `JobMemory`).
+    public let memoryBudget: Int
     /// The teacher encoder the lists are checked with (`TeacherFilter`): the
     /// active version on a server; nil leaves the lists unchecked (noted).
     public let teacher: @Sendable () -> BertModel?
 
     /// A runner for a server with `dataDirectory` and `defaultGenerator`.
     public init(dataDirectory: String, defaultGenerator: String, threads: Int = 1, metrics: SynthesisMetrics = SynthesisMetrics(),
-                teacher: @escaping @Sendable () -> BertModel? = { nil }) {
+                memoryBudget: Int = Int.max, teacher: @escaping @Sendable () -> BertModel? = { nil }) {
         self.dataDirectory = dataDirectory
         self.defaultGenerator = defaultGenerator
         self.threads = threads
         self.metrics = metrics
+        self.memoryBudget = memoryBudget
         self.teacher = teacher
     }
 
@@ -83,20 +87,22 @@ public struct SynthesisJobRunner: JobRunner {
         guard inputs.count == 1 else {
             throw JobError.invalid(field: "sentences", message: "give exactly one input: sentences (an array), collection with sample, or file")
         }
+        var anchors: [String] = []
         if let s = p["sentences"], s != .null {
             guard let list = s.arrayValue, list.allSatisfy({ $0.stringValue != nil }) else {
                 throw JobError.invalid(field: "sentences", message: "sentences must be an array of strings")
             }
-            let anchors = SynthesisRun.distinctAnchors(list.compactMap(\.stringValue))
+            anchors = SynthesisRun.distinctAnchors(list.compactMap(\.stringValue))
             guard !anchors.isEmpty else { throw JobError.invalid(field: "sentences", message: "sentences is empty: give at least one non-empty sentence") }
-            guard anchors.count <= 100_000 else { throw JobError.invalid(field: "sentences", message: "sentences: at most 100000 per job") }
+            guard anchors.count <= Self.maxAnchors else { throw JobError.invalid(field: "sentences", message: "sentences: at most \(Self.maxAnchors) per job") }
         }
         if let f = p["file"], f != .null {
             guard let path = f.stringValue else { throw JobError.invalid(field: "file", message: "file must be a path (string) under the data directory") }
             let resolved = try resolveFile(path)
-            do { _ = try AnchorSource.read(path: resolved) } catch let e as SynthesisError {
-                throw JobError.invalid(field: "file", message: e.description)
+            do { anchors = SynthesisRun.distinctAnchors(try AnchorSource.read(path: resolved)) } catch let e as SynthesisError {
+                throw JobError.invalid(field: "file", message: e.description.replacingOccurrences(of: resolved, with: path))
             }
+            guard anchors.count <= Self.maxAnchors else { throw JobError.invalid(field: "file", message: "file: at most \(Self.maxAnchors) sentences per job") }
         }
         // Settings: decoded with the same names and defaults as the CLI, then range-checked.
         let settings: SynthesisSettings
@@ -121,15 +127,43 @@ public struct SynthesisJobRunner: JobRunner {
             throw JobError.invalid(field: field, message: message)
         }
         // Generator: a GGUF path (checked now) or an OpenAI-compatible base URL.
-        let generator = p["generator"]?.stringValue ?? defaultGenerator
         if let g = p["generator"], g != .null, g.stringValue == nil {
             throw JobError.invalid(field: "generator", message: "generator must be a GGUF path or an http(s) URL")
         }
-        if !RewriteBackends.isRemote(generator) && !FileManager.default.fileExists(atPath: generator) {
-            throw JobError.invalid(field: "generator", message: "generator file \(generator) does not exist")
+        let generator = p["generator"]?.stringValue ?? defaultGenerator
+        if RewriteBackends.isRemote(generator) {
+            guard URL(string: generator)?.host != nil else {
+                throw JobError.invalid(field: "generator", message: "generator \(generator) is not a URL; give http(s)://host[:port]/v1")
+            }
+        } else {
+            try checkMemory(generator: generator, settings: settings, anchors: anchors, field: "generator")
         }
-        out["generator"] = .string(generator)
+        // The server's default generator is not stored: the record names no host path.
+        if p["generator"] == nil || p["generator"] == .null { out["generator"] = nil }
         return out
+    }
+
+    /// Most distinct sentences one job synthesises from.
+    public static let maxAnchors = 100_000
+
+    /// Checks that local generator `generator` is a GGUF model file (a
+    /// regular file, never opened otherwise) and that a synthesis with
+    /// `settings` fits `memoryBudget`; every refusal is a `JobError.invalid`.
+    /// A missing file and a refused one get the same message.
+    func checkMemory(generator: String, settings: SynthesisSettings, anchors: [String], field: String) throws {
+        let config: LlamaConfig
+        do {
+            guard LocalFile.isRegular(generator) else { throw SynthesisError.generator("") }
+            config = try LlamaConfig(file: GGUFFile(path: generator))
+        } catch {
+            throw JobError.invalid(field: field, message: LocalFile.generatorRefusal(shown(generator)))
+        }
+        try JobMemory.checkSynthesis(config: config, settings: settings, anchors: anchors, budget: memoryBudget)
+    }
+
+    /// A generator path as a message shows it: the server's default by its file name.
+    func shown(_ generator: String) -> String {
+        generator == defaultGenerator ? (generator as NSString).lastPathComponent : generator
     }
 
     /// The settings among the flat fields `p`, with the CLI's names and defaults.
@@ -146,13 +180,18 @@ public struct SynthesisJobRunner: JobRunner {
         }
     }
 
-    /// `path` made absolute under the data directory; throws when it leaves it.
+    /// `path` made absolute under the data directory; throws when it
+    /// leaves it, or names a FIFO, socket or device (opening one could
+    /// block the server).
     func resolveFile(_ path: String) throws -> String {
         let root = URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
         let full = (path.hasPrefix("/") ? URL(fileURLWithPath: path) : URL(fileURLWithPath: root).appendingPathComponent(path))
             .standardizedFileURL.path
         guard full.hasPrefix(root + "/") else {
-            throw JobError.invalid(field: "file", message: "file must be under the data directory (\(root)); got \(path)")
+            throw JobError.invalid(field: "file", message: "file must be a path relative to the data directory (and inside it); got \(path)")
+        }
+        guard !LocalFile.isSpecial(full) else {
+            throw JobError.invalid(field: "file", message: "file must be a regular file under the data directory; \(path) is a FIFO, socket or device")
         }
         return full
     }
@@ -172,6 +211,12 @@ public struct SynthesisJobRunner: JobRunner {
             anchors = try AnchorSource.read(path: try resolveFile(file))
         } else {
             anchors = (p["sentences"]?.arrayValue ?? []).compactMap(\.stringValue)
+        }
+        // Checked again before anything is allocated: a job stored under
+        // other limits (or before the file changed) fails with the reason.
+        let generator = p["generator"]?.stringValue ?? defaultGenerator
+        if !RewriteBackends.isRemote(generator) {
+            try checkMemory(generator: generator, settings: settings, anchors: SynthesisRun.distinctAnchors(anchors), field: "generator")
         }
         let backend = try RewriteBackends.make(
             generator: p["generator"]?.stringValue ?? defaultGenerator, remoteModel: p["generator_model"]?.stringValue ?? "default",
