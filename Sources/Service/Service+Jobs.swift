@@ -31,7 +31,8 @@ extension RanksmithService {
                                  niceness: Int32(c.jobNice), limits: c.jobLimits, redact: pathRedactor(c).callAsFunction)
         let synthesis = SynthesisJobRunner(dataDirectory: c.dataDirectory, defaultGenerator: c.generatorPath,
                                            threads: c.generatorThreads, metrics: metrics,
-                                           memoryBudget: c.jobMemoryBytes ?? JobMemory.defaultBudget())
+                                           memoryBudget: c.jobMemoryBytes ?? JobMemory.defaultBudget(),
+                                           teacher: { engine.models.active.model })
         queue.register(synthesis)
         let host = refineHost(engine, c)
         queue.register(RefineJobRunner(synthesis: synthesis, defaultDev: c.devSetPath, host: host))
@@ -132,12 +133,12 @@ extension RanksmithService {
     // MARK: Handlers
 
     func submitSynthesis(_ request: HTTPRequest) async throws -> HTTPResponse {
-        try await submit(kind: "synthesize", request, known: Self.synthesisFields)
+        try await submit(kind: "synthesize", request, known: Self.synthesisFields.union(TeacherFilterSettings.fields))
     }
 
     /// Queues a refine job: the synthesis fields plus `RefineSettings.fields`.
     func submitRefine(_ request: HTTPRequest) async throws -> HTTPResponse {
-        try await submit(kind: "refine", request, known: Self.synthesisFields.union(RefineSettings.fields))
+        try await submit(kind: "refine", request, known: Self.synthesisFields.union(RefineSettings.fields).union(TeacherFilterSettings.fields))
     }
 
     /// Queues a train job: `TrainJobSettings.fields`.

@@ -20,14 +20,25 @@ struct ListsReportCommand: ParsableCommand {
     @Option(help: "JSONL of dropped chains, for the stop shares.")
     var rejected: String?
 
+    @OptionGroup(title: "Teacher filter (counts of what it would keep; --model is the teacher)")
+    var filter: TeacherFilterOptions
+
     @Option(help: "Compute threads (default: all cores).")
     var threads: Int?
 
     func run() throws {
         let threads = configureThreads(threads)
         let bert = try BertModel(directory: URL(fileURLWithPath: model))
+        let settings = try filter.settings()
         let q = try ListQuality.measure(model: bert, lists: lists, rejected: rejected, threads: threads)
-        let json = try JSONEncoder().encode(q)
+        var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(q)) as? [String: Any] ?? [:]
+        // What the teacher filter keeps of these lists, and why it cuts or drops the rest.
+        let records: [[String]]
+        do { records = try RankingLists(path: lists).lists } catch { throw ValidationError("\(error)") }
+        let report = TeacherFilter(settings: settings).filter(records, teacher: bert, threads: threads).report
+        FileHandle.standardError.write(Data((report.summaryLine + "\n").utf8))
+        object["teacher_filter"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(report))
+        let json = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         print(String(decoding: json, as: UTF8.self))
     }
 }

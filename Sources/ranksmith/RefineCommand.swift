@@ -45,6 +45,8 @@ struct RefineCommand: ParsableCommand {
     @Option(help: "Fewest kept lists worth training on.") var minLists: Int?
     @Option(help: "Id of the new version (default: refine-<job id>).") var version: String?
     @Flag(help: "Activate whatever the evaluation says.") var noGate = false
+    @OptionGroup(title: "Teacher filter (the synthesised lists checked by the active version before training)")
+    var filter: TeacherFilterOptions
     @Option(help: "Compute threads.") var threads: Int?
 
     func parameters() throws -> [String: JSONValue] {
@@ -61,6 +63,12 @@ struct RefineCommand: ParsableCommand {
         if let teacher { p["teacher"] = .string(teacher) }
         if let version { p["version"] = .string(version) }
         if noGate { p["gate"] = .bool(false) }
+        let f = try filter.settings()
+        p["teacher_filter"] = .bool(f.enabled)
+        p["filter_max_previous_cosine"] = .number(f.maxPreviousCosine)
+        p["filter_min_anchor_cosine"] = .number(f.minAnchorCosine)
+        p["filter_max_spearman"] = .number(f.maxSpearman)
+        if let m = filter.filterMinListLength { p["filter_min_list_length"] = .number(Double(m)) }
         let checks = checkSts.map { JSONValue.object(["kind": .string("sts"), "file": .string($0)]) }
             + checkRetrieval.map { JSONValue.object(["kind": .string("retrieval"), "dir": .string($0)]) }
         if !checks.isEmpty { p["checks"] = .array(checks) }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Encoder
 import Foundation
 import Numerics
 import Refinement
@@ -53,6 +54,12 @@ struct SynthesizeCommand: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Compute the shared prompt prefix once and copy it (off: feed it every time).")
     var prefixReuse = true
 
+    @Option(help: "Teacher encoder the kept lists are checked with (a sentence-transformers folder).")
+    var teacher: String = "models/all-MiniLM-L6-v2"
+
+    @OptionGroup(title: "Teacher filter (writes OUTPUT.filtered.jsonl: the lists to train on)")
+    var filter: TeacherFilterOptions
+
     @Option(help: "Compute threads (default: all cores).")
     var threads: Int?
 
@@ -73,6 +80,7 @@ struct SynthesizeCommand: ParsableCommand {
         } catch let e as SynthesisError {
             throw ValidationError(e.description.replacingOccurrences(of: "_", with: "-"))
         }
+        let filterSettings = try filter.settings(minListLength: minListLength)
         var anchors = SynthesisRun.distinctAnchors(try AnchorSource.read(path: input, field: "--input"))
         if let limit { anchors = Array(anchors.prefix(max(0, limit))) }
         let backend: RewriteBackend
@@ -84,6 +92,12 @@ struct SynthesizeCommand: ParsableCommand {
         } catch SynthesisError.generator(let message), SynthesisError.invalidInput(_, let message) {
             throw CommandFailure(message)
         }
+        // The teacher is loaded before any chain, so a wrong path fails at once, not after the synthesis.
+        let teacherModel: BertModel? = filterSettings.enabled ? try {
+            do { return try BertModel(directory: URL(fileURLWithPath: teacher)) } catch {
+                throw ValidationError("--teacher: cannot load \(teacher) (\(error)); give --teacher DIR or --no-teacher-filter")
+            }
+        }() : nil
         for note in backend.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
         let lists = try ListsFile(path: output)
         let rejects = try ListsFile(path: rejected ?? Self.rejectedPath(output))
@@ -110,6 +124,14 @@ struct SynthesizeCommand: ParsableCommand {
         report["lists_per_hour"] = summary.seconds > 0 ? Double(summary.kept + summary.dropped) / summary.seconds * 3600 : 0
         report["generated_tokens_per_second"] = summary.seconds > 0 ? Double(summary.generatedTokens) / summary.seconds : 0
         report["output"] = output
+        if let model = teacherModel, lists.lines > 0 {
+            let f = try TeacherFilter(settings: filterSettings).filterFile(
+                input: output, output: Self.derivedPath(output, ".filtered.jsonl"), dropped: Self.derivedPath(output, ".filtered-out.jsonl"),
+                teacher: model, threads: computeThreads)
+            FileHandle.standardError.write(Data((f.summaryLine + "\n").utf8))
+            report["teacher_filter"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(f))
+            report["filtered_output"] = Self.derivedPath(output, ".filtered.jsonl")
+        }
         let json = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
         print(String(decoding: json, as: UTF8.self))
     }
@@ -117,5 +139,10 @@ struct SynthesizeCommand: ParsableCommand {
     /// `lists.jsonl` → `lists.rejected.jsonl`.
     static func rejectedPath(_ output: String) -> String {
         output.hasSuffix(".jsonl") ? String(output.dropLast(6)) + ".rejected.jsonl" : output + ".rejected"
+    }
+
+    /// `lists.jsonl` → `lists<suffix>` (suffix such as `.filtered.jsonl`).
+    static func derivedPath(_ output: String, _ suffix: String) -> String {
+        (output.hasSuffix(".jsonl") ? String(output.dropLast(6)) : output) + suffix
     }
 }

@@ -35,6 +35,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Steps (default: one epoch over the lists).")
     var steps: Int?
 
+    @Option(help: "Epochs over the lists left after the teacher filter (steps = epochs × lists ÷ lists per step); instead of --steps.")
+    var epochs: Int?
+
     @Option(help: "Lists per step (each list is its own similarity matrix).")
     var listsPerStep: Int = 1
 
@@ -74,6 +77,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Steps between checkpoints.")
     var checkpointEvery: Int = 100
 
+    @OptionGroup(title: "Teacher filter (lists checked by the teacher before training)")
+    var filter: TeacherFilterOptions
+
     @Option(help: "Compute threads (default: all cores).")
     var threads: Int?
 
@@ -98,8 +104,9 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("\(output) already exists; model versions are immutable, choose a new output folder")
         }
         guard let bytes = FileManager.default.contents(atPath: lists) else { throw ValidationError("cannot read the lists file \(lists)") }
-        let rankingLists: RankingLists
+        var rankingLists: RankingLists
         do { rankingLists = try RankingLists(data: bytes, path: lists) } catch { throw ValidationError("\(error)") }
+        let filterSettings = try filter.settings()
         let devPairs: STSPairs? = dev == "none" ? nil : try {
             do { return try STSPairs(path: dev) } catch { throw ValidationError("development set: \(error)") }
         }()
@@ -107,6 +114,18 @@ struct TrainCommand: ParsableCommand {
         let teacherModel = try teacher.map(loadModel) ?? student
         let threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
         BLAS.setThreads(threads)
+        let (filtered, filterReport) = TeacherFilter(settings: filterSettings).filter(rankingLists.lists, teacher: teacherModel, threads: threads)
+        FileHandle.standardError.write(Data((filterReport.summaryLine + "\n").utf8))
+        guard !filtered.isEmpty else {
+            throw ValidationError("the teacher filter kept none of the \(rankingLists.lists.count) lists in \(lists) (\(filterReport.summaryLine)); "
+                + "loosen its thresholds or give --no-teacher-filter")
+        }
+        do { rankingLists = try RankingLists(lists: filtered, name: lists) } catch { throw ValidationError("\(error)") }
+        if let epochs {
+            guard steps == nil else { throw ValidationError("give --steps or --epochs, not both") }
+            guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
+            options.steps = max(1, epochs * rankingLists.lists.count / listsPerStep)
+        }
         let trainer: Trainer
         do {
             trainer = try Trainer(student: student, teacher: teacherModel, lists: rankingLists, dev: devPairs, options: options)
@@ -139,6 +158,8 @@ struct TrainCommand: ParsableCommand {
                                       "final_loss": result.curve.last?.loss ?? 0]
         if let before = result.devBefore { summary["dev_before"] = (before * 100).rounded() / 100 }
         if let after = result.devAfter { summary["dev_after"] = (after * 100).rounded() / 100 }
+        summary["lists"] = rankingLists.lists.count
+        summary["teacher_filter"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(filterReport))
         let json = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
         print(String(decoding: json, as: UTF8.self))
     }

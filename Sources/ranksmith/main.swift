@@ -37,6 +37,7 @@ extension Ranksmith {
             GenerateCommand.self,
             SynthesizeCommand.self,
             ListsReportCommand.self,
+            FilterListsCommand.self,
             TrainCommand.self,
             RefineCommand.self,
         ]

@@ -35,7 +35,8 @@ def small_dev(folder: Path) -> Path:
 def test_synthesize_writes_lists_and_resumes(tmp_path):
     (tmp_path / "anchors.txt").write_text("\n".join(SENTENCES) + "\n")
     args = ["synthesize", "--generator", str(GENERATOR), "--input", "anchors.txt", "--output", "lists.jsonl",
-            "--rounds", "3", "--min-list-length", "3", "--max-new-tokens", "24", "--threads", "1"]
+            "--rounds", "3", "--min-list-length", "3", "--max-new-tokens", "24", "--threads", "1",
+            "--teacher", str(MODEL)]
     first = ranksmith(*args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout)
@@ -46,6 +47,11 @@ def test_synthesize_writes_lists_and_resumes(tmp_path):
     assert len(kept) == summary["kept"]
     for record in kept:
         assert record["list"][0] == record["anchor"] and len(record["list"]) >= 3
+    # The teacher's check: its counts, and the lists to train on beside the output.
+    f = summary["teacher_filter"]
+    assert f["lists_in"] == len(kept) and f["lists_kept"] + f["lists_cut"] + f["lists_dropped"] == len(kept)
+    to_train = (tmp_path / "lists.filtered.jsonl").read_text().splitlines()
+    assert len(to_train) == f["lists_kept"] + f["lists_cut"]
     # The last progress line says every chain is done.
     assert f"{len(SENTENCES)}/{len(SENTENCES)} chains" in first.stderr
     # Rerunning on the same output resumes: nothing is left to do.
@@ -77,7 +83,7 @@ def test_synthesize_refuses_a_sentence_longer_than_the_context_in_one_line(tmp_p
 
 def test_train_writes_a_version_whose_manifest_hashes_the_lists(tmp_path):
     args = ["train", "--model", str(MODEL), "--lists", str(TINY_LISTS), "--output", "v-cli", "--dev", "none",
-            "--steps", "2", "--lists-per-step", "2", "--max-length", "16", "--threads", "1"]
+            "--steps", "2", "--lists-per-step", "2", "--max-length", "16", "--threads", "1", "--no-teacher-filter"]
     r = ranksmith(*args, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
@@ -98,7 +104,7 @@ def test_refine_activates_the_candidate_with_the_gate_off(tmp_path):
     r = ranksmith("refine", "--data-dir", str(data), "--model", str(MODEL), "--generator", str(GENERATOR),
                   "--input", "anchors.txt", "--dev", str(small_dev(tmp_path)),
                   "--rounds", "3", "--min-list-length", "3", "--max-new-tokens", "24", "--steps", "2", "--lr", "1e-5",
-                  "--no-gate", "--version", "cli-refined", "--threads", "1", cwd=tmp_path, timeout=600)
+                  "--no-gate", "--version", "cli-refined", "--threads", "1", "--no-teacher-filter", cwd=tmp_path, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].startswith("job ") and "refining base" in lines[0]

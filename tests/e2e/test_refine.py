@@ -25,7 +25,7 @@ SENTENCES = [
     "Children are building a sandcastle on the beach.",
 ]
 # A few rounds and steps: the point is the pipeline, not the gain.
-SMALL = {"rounds": 3, "min_list_length": 3, "max_new_tokens": 24, "steps": 2, "evaluate_every": 1,
+SMALL = {"teacher_filter": False, "rounds": 3, "min_list_length": 3, "max_new_tokens": 24, "steps": 2, "evaluate_every": 1,
          "learning_rate": 1e-5, "dev": "dev-small.jsonl"}
 STAGES = ["synthesize", "train", "evaluate", "gate", "activate"]
 

@@ -102,7 +102,7 @@ def test_a_synthesis_job_writes_the_remote_servers_rewrites(remote):
 
 def test_a_refine_job_over_the_remote_generator_trains_and_activates(remote):
     s, chat = remote
-    job = s.submit_job("refine", sentences=SENTENCES, generator=chat.url, rounds=3, min_list_length=3,
+    job = s.submit_job("refine", sentences=SENTENCES, generator=chat.url, rounds=3, min_list_length=3, teacher_filter=False,
                        steps=2, evaluate_every=1, learning_rate=1e-5, dev="dev-small.jsonl",
                        gate=False, version="refined-remote")
     done = s.wait_for_job(job["id"])

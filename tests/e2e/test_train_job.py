@@ -19,7 +19,7 @@ from conftest import ROOT, Server
 
 FLAGS = ("--threads", "1", "--job-nice", "0")
 # Few steps, short sentences, an evaluation and a checkpoint every step or two.
-SMALL = {"steps": 3, "evaluate_every": 1, "max_length": 24, "learning_rate": 1e-5, "dev": "dev-small.jsonl"}
+SMALL = {"teacher_filter": False, "steps": 3, "evaluate_every": 1, "max_length": 24, "learning_rate": 1e-5, "dev": "dev-small.jsonl"}
 
 
 def prepare(data_dir):
@@ -99,7 +99,7 @@ def test_train_from_a_synthesis_job(train_server):
     synth = s.submit_job("synthesize", sentences=["A man is playing a guitar on the street.",
                                                   "Two dogs run across a snowy field.",
                                                   "A woman is slicing tomatoes in the kitchen."],
-                         rounds=3, max_new_tokens=24, min_list_length=3)
+                         rounds=3, max_new_tokens=24, min_list_length=3, teacher_filter=False)
     # Not finished yet: refused, naming the field.
     early = requests.post(s.url + "/jobs/train", json={"job": synth["id"], **SMALL}, timeout=30)
     if early.status_code != 202:  # (unless it already finished)

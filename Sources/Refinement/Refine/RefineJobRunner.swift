@@ -128,7 +128,8 @@ public struct RefineJobRunner: JobRunner {
         do { synthesized = try synthesis.run(context, publishing: false) } catch JobError.cancelled { throw JobError.cancelled } catch {
             throw fail("synthesize", "\(error)")
         }
-        let listsPath = context.directory.appendingPathComponent(SynthesisJobRunner.listsFile).path
+        // The lists the teacher filter kept when it ran (teacher_filter, on by default).
+        let listsPath = SynthesisJobRunner.trainingLists(in: context.directory).path
         let bytes = FileManager.default.contents(atPath: listsPath) ?? Data()
         let lists: RankingLists
         do { lists = try RankingLists(data: bytes, path: listsPath) } catch { throw fail("synthesize", "the synthesised lists cannot be trained on: \(error)") }
@@ -138,10 +139,13 @@ public struct RefineJobRunner: JobRunner {
         report["synthesize"].total = anchors
         guard lists.lists.count >= s.minLists else {
             throw fail("synthesize", "kept \(lists.lists.count) ranking lists from \(anchors) sentences, fewer than min_lists (\(s.minLists)); "
-                + "give more or longer sentences, or lower min_list_length")
+                + "give more or longer sentences, or lower min_list_length (or loosen the teacher filter)")
         }
         report["synthesize"].state = "succeeded"
         report["synthesize"].detail = "kept \(lists.lists.count) lists from \(anchors) sentences"
+        if let f = synthesized?["teacher_filter"], let dropped = f["lists_dropped"]?.numberValue, let cut = f["lists_cut"]?.numberValue {
+            report["synthesize"].detail = (report["synthesize"].detail ?? "") + " after the teacher filter (\(Int(cut)) cut, \(Int(dropped)) dropped)"
+        }
 
         // 2. Train the active version on them and publish the candidate.
         report["train"].state = "running"

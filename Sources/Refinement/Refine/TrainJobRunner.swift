@@ -103,7 +103,7 @@ public struct TrainJobRunner: JobRunner {
             guard record.state == .succeeded else {
                 throw JobError.invalid(field: "job", message: "job \(id) is \(record.state.rawValue); train on a synthesize job once it has succeeded")
             }
-            path = folder.appendingPathComponent(SynthesisJobRunner.listsFile).path
+            path = SynthesisJobRunner.trainingLists(in: folder).path
             name = "lists of job \(id)"
         case let .file(file):
             path = try resolve("file", file)
@@ -172,9 +172,17 @@ public struct TrainJobRunner: JobRunner {
         }
         let student = try load(base, "base")
         let teacher = teacherName == base ? student : try load(teacherName, "teacher")
+        // The teacher's check of the lists (deterministic, so a resumed run trains on the same lists).
+        let (kept, filterReport) = TeacherFilter(settings: s.filter).filter(lists.lists, teacher: teacher)
+        if s.filter.enabled { context.note(filterReport.summaryLine) }
+        guard !kept.isEmpty else {
+            throw RefineError("the teacher filter kept none of the \(lists.lists.count) lists (\(filterReport.summaryLine)); "
+                + "loosen its thresholds or submit the job with teacher_filter: false")
+        }
+        let trainLists = try RankingLists(lists: kept, name: Self.listsFile)
         // Again before allocating: a job stored under other limits fails with the reason.
-        try checkMemory(lists, s.training, config: student.config)
-        let trainer = try Trainer(student: student, teacher: teacher, lists: lists, dev: s.dev, options: s.training)
+        try checkMemory(trainLists, s.training, config: student.config)
+        let trainer = try Trainer(student: student, teacher: teacher, lists: trainLists, dev: s.dev, options: s.training)
 
         var resumedFrom: Int?
         if fm.fileExists(atPath: checkpoint.path) {
@@ -222,8 +230,8 @@ public struct TrainJobRunner: JobRunner {
 
         let dataset: DatasetInfo
         switch s.source {
-        case let .job(id): dataset = DatasetInfo(job: id, lists: lists.lists.count, bytes: bytes)
-        case let .file(file): dataset = DatasetInfo(file: file, lists: lists.lists.count, bytes: bytes)
+        case let .job(id): dataset = DatasetInfo(job: id, lists: kept.count, bytes: bytes)
+        case let .file(file): dataset = DatasetInfo(file: file, lists: kept.count, bytes: bytes)
         }
         let manifest = ModelManifest(version: version, parent: base, teacher: teacherName, dataset: dataset, options: s.training,
                                      result: result, dev: s.devName, trainingJob: context.id)
@@ -232,7 +240,12 @@ public struct TrainJobRunner: JobRunner {
         }
         try? fm.removeItem(at: checkpoint)
         context.note("version \(version) written; activate it with POST /models/\(version)/activate")
-        return Self.result(manifest, resumedFrom: resumedFrom, alreadyPublished: false)
+        var out = Self.result(manifest, resumedFrom: resumedFrom, alreadyPublished: false)
+        if case var .object(o) = out {
+            o["teacher_filter"] = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(filterReport))
+            out = .object(o)
+        }
+        return out
     }
 
     /// The job's `result`: the version, its manifest's evaluation, and `activated: false`.

@@ -35,9 +35,12 @@ public struct TrainJobSettings: Sendable {
     public var version: String?
     /// Steps between checkpoints; nil: at evaluation steps, at most one a minute.
     public var checkpointEvery: Int?
+    /// The teacher's check of the lists before training (on by default).
+    public var filter = TeacherFilterSettings()
 
     /// Every field a train job accepts.
     public static let fields = TrainingFields.names + ["job", "file", "version", "base", "teacher", "dev", "keep", "checkpoint_every"]
+        + TeacherFilterSettings.fields
 
     /// Parses `p`; `resolve(field, path)` makes a path absolute under the
     /// data directory (throwing `JobError.invalid` otherwise). Reads the
@@ -64,10 +67,14 @@ public struct TrainJobSettings: Sendable {
             training.keepBest = keep == "best"
         }
         let (devName, dev) = try TrainingFields.devSet(f, defaultDev: defaultDev, resolve: resolve)
+        let filter: TeacherFilterSettings
+        do { filter = try TeacherFilterSettings.parse(p) } catch let SynthesisError.invalidSetting(field, message) {
+            throw f.bad(field, message)
+        }
         return TrainJobSettings(
             source: source, training: training, base: try f.string("base") ?? "active", teacher: try f.string("teacher"),
             devName: devName, dev: dev, version: try f.string("version"),
-            checkpointEvery: try f.integer("checkpoint_every", min: 1))
+            checkpointEvery: try f.integer("checkpoint_every", min: 1), filter: filter)
     }
 }
 

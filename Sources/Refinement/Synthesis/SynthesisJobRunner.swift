@@ -1,3 +1,4 @@
+import Encoder
 import Foundation
 import Generator
 import Jobs
@@ -49,21 +50,36 @@ public struct SynthesisJobRunner: JobRunner {
     public let metrics: SynthesisMetrics
     /// Bytes one job may allocate (`--job-memory`; see `JobMemory`).
     public let memoryBudget: Int
+    /// The teacher encoder the lists are checked with (`TeacherFilter`): the
+    /// active version on a server; nil leaves the lists unchecked (noted).
+    public let teacher: @Sendable () -> BertModel?
 
     /// A runner for a server with `dataDirectory` and `defaultGenerator`.
     public init(dataDirectory: String, defaultGenerator: String, threads: Int = 1, metrics: SynthesisMetrics = SynthesisMetrics(),
-                memoryBudget: Int = Int.max) {
+                memoryBudget: Int = Int.max, teacher: @escaping @Sendable () -> BertModel? = { nil }) {
         self.dataDirectory = dataDirectory
         self.defaultGenerator = defaultGenerator
         self.threads = threads
         self.metrics = metrics
         self.memoryBudget = memoryBudget
+        self.teacher = teacher
     }
 
     /// Name of the lists file in a job's folder.
     public static let listsFile = "lists.jsonl"
     /// Name of the dropped-chains file in a job's folder.
     public static let rejectedFile = "rejected.jsonl"
+    /// The lists the teacher filter kept (whole or cut), what training reads.
+    public static let filteredFile = "filtered.jsonl"
+    /// The lists the teacher filter dropped, each with its reason.
+    public static let filteredOutFile = "filtered-out.jsonl"
+
+    /// The lists to train on in a synthesis (or refine) job's folder: the
+    /// teacher filter's output when it ran, else every kept list.
+    public static func trainingLists(in folder: URL) -> URL {
+        let filtered = folder.appendingPathComponent(filteredFile)
+        return FileManager.default.fileExists(atPath: filtered.path) ? filtered : folder.appendingPathComponent(listsFile)
+    }
 
     public func validate(_ p: [String: JSONValue]) throws -> [String: JSONValue] {
         var out = p
@@ -100,6 +116,16 @@ public struct SynthesisJobRunner: JobRunner {
             throw JobError.invalid(field: field, message: message)
         }
         for (k, v) in try JSONDecoder().decode([String: JSONValue].self, from: JSONEncoder().encode(settings)) { out[k] = v }
+        do {
+            var filter = try TeacherFilterSettings.parse(p)
+            // A cut list keeps at least the job's min_list_length sentences unless the request says otherwise.
+            if p["filter_min_list_length"] == nil || p["filter_min_list_length"] == .null {
+                filter.minListLength = max(RankingLists.minimumLength, settings.minListLength)
+            }
+            for (k, v) in try JSONDecoder().decode([String: JSONValue].self, from: JSONEncoder().encode(filter)) { out[k] = v }
+        } catch let SynthesisError.invalidSetting(field, message) {
+            throw JobError.invalid(field: field, message: message)
+        }
         // Generator: a GGUF path (checked now) or an OpenAI-compatible base URL.
         if let g = p["generator"], g != .null, g.stringValue == nil {
             throw JobError.invalid(field: "generator", message: "generator must be a GGUF path or an http(s) URL")
@@ -221,6 +247,23 @@ public struct SynthesisJobRunner: JobRunner {
         if context.isCancelled { throw JobError.cancelled }
         var result = try JSONDecoder().decode([String: JSONValue].self, from: JSONEncoder().encode(summary))
         result["lists_in_file"] = .number(Double(lists.lines))
+        // The teacher's check of every kept list (all of the file, resumed runs included).
+        let filter = try TeacherFilterSettings.parse(p)
+        if filter.enabled, lists.lines > 0 {
+            if let model = teacher() {
+                let report = try TeacherFilter(settings: filter).filterFile(
+                    input: context.directory.appendingPathComponent(Self.listsFile).path,
+                    output: context.directory.appendingPathComponent(Self.filteredFile).path,
+                    dropped: context.directory.appendingPathComponent(Self.filteredOutFile).path,
+                    teacher: model, threads: threads)
+                context.note(report.summaryLine)
+                result["teacher_filter"] = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(report))
+                result["lists_to_train"] = .number(Double(report.listsOut))
+            } else {
+                context.note("teacher filter skipped: no teacher encoder is available to this job")
+            }
+        }
+        if result["lists_to_train"] == nil { result["lists_to_train"] = .number(Double(lists.lines)) }
         return .object(result)
     }
 }
