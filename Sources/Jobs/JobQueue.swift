@@ -202,9 +202,11 @@ public final class JobQueue: Sendable {
         if open >= limits.maxQueued { throw JobError.queueFull(limit: limits.maxQueued) }
     }
 
-    /// Every job, newest first.
+    /// Every job, newest first, in the order `page` walks them (creation
+    /// time in whole milliseconds, then id: two jobs created within one
+    /// millisecond are ordered by id in both).
     public func list() -> [JobRecord] {
-        state.withLock { Array($0.records.values) }.sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) }
+        state.withLock { Array($0.records.values) }.sorted { JobCursor($0) > JobCursor($1) }
     }
 
     /// At most `limit` jobs, newest first, starting after `cursor` (from a
