@@ -4,7 +4,8 @@ memory bounded for a large dataset and a slow reader, and a client that
 leaves mid-stream frees its file and leaves the server answering.
 
 The dataset is written straight into the folder of a job that failed at
-once (a broken generator file), which keeps the test fast: the server reads
+once (a remote generator whose port refuses connections; a broken local
+file is refused at submission), which keeps the test fast: the server reads
 `<data-dir>/jobs/<id>/lists.jsonl` whatever wrote it."""
 from __future__ import annotations
 
@@ -35,12 +36,14 @@ def job(tmp_path_factory):
     """A server, and a synthesis job whose folder holds a 64 MB lists file
     that ends in a torn line (a line being appended)."""
     workdir = tmp_path_factory.mktemp("dataset-stream")
-    broken = workdir / "broken.gguf"
-    broken.write_bytes(b"GGUF" + os.urandom(4096))
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        refused = probe.getsockname()[1]
     s = Server(workdir, "--threads", "1", name="dataset-stream")
     try:
-        record = s.submit_job("synthesize", sentences=["One sentence."], rounds=1, generator=str(broken))
-        assert s.wait_for_job(record["id"], {"failed", "succeeded"}, timeout=60)["state"] == "failed"
+        record = s.submit_job("synthesize", sentences=["One sentence."], rounds=1,
+                              generator=f"http://127.0.0.1:{refused}/v1")
+        assert s.wait_for_job(record["id"], {"failed", "succeeded"}, timeout=120)["state"] == "failed"
         lists = s.data_dir / "jobs" / record["id"] / "lists.jsonl"
         whole = LINE.encode() * (DATASET_BYTES // len(LINE))
         lists.write_bytes(whole + b'{"anchor": "torn')
