@@ -115,24 +115,29 @@ def tokenize_all(llm, texts, special):
     return [llm.tokenize(t.encode("utf-8"), add_bos=False, special=special) for t in texts]
 
 
+def copy_metadata(reader, writer, overrides=None):
+    """Every metadata key of `reader` into `writer` (values in `overrides` replace theirs)."""
+    import gguf
+
+    for field in reader.fields.values():
+        name = field.name
+        if name.startswith("GGUF.") or name == "general.architecture":
+            continue
+        value = (overrides or {}).get(name, field.contents())
+        vtype = field.types[0]
+        if vtype == gguf.GGUFValueType.ARRAY:
+            writer.add_key_value(name, value, vtype, sub_type=field.types[-1])
+        else:
+            writer.add_key_value(name, value, vtype)
+
+
 def llama_bpe_vocab(model_path, out_path):
     """The model's metadata with tokenizer.ggml.pre = llama-bpe and no tensors."""
     import gguf
 
     reader = gguf.GGUFReader(model_path)
     writer = gguf.GGUFWriter(out_path, arch="llama")
-    for field in reader.fields.values():
-        name = field.name
-        if name.startswith("GGUF.") or name in ("general.architecture",):
-            continue
-        value = field.contents()
-        if name == "tokenizer.ggml.pre":
-            value = "llama-bpe"
-        vtype = field.types[0]
-        if vtype == gguf.GGUFValueType.ARRAY:
-            writer.add_key_value(name, value, vtype, sub_type=field.types[-1])
-        else:
-            writer.add_key_value(name, value, vtype)
+    copy_metadata(reader, writer, {"tokenizer.ggml.pre": "llama-bpe"})
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
@@ -146,14 +151,7 @@ def write_dequantized_gguf(np, model_path, out_path):
 
     reader = gguf.GGUFReader(model_path)
     writer = gguf.GGUFWriter(out_path, arch=reader.fields["general.architecture"].contents())
-    for field in reader.fields.values():
-        if field.name.startswith("GGUF.") or field.name == "general.architecture":
-            continue
-        vtype = field.types[0]
-        if vtype == gguf.GGUFValueType.ARRAY:
-            writer.add_key_value(field.name, field.contents(), vtype, sub_type=field.types[-1])
-        else:
-            writer.add_key_value(field.name, field.contents(), vtype)
+    copy_metadata(reader, writer)
     for t in reader.tensors:
         writer.add_tensor(t.name, quants.dequantize(t.data, t.tensor_type).astype(np.float32))
     writer.write_header_to_file()

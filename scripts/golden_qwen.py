@@ -42,14 +42,7 @@ def write_vocab_only(model_path, out_path):
 
     reader = gguf.GGUFReader(model_path)
     writer = gguf.GGUFWriter(out_path, arch=reader.fields["general.architecture"].contents())
-    for field in reader.fields.values():
-        if field.name.startswith("GGUF.") or field.name == "general.architecture":
-            continue
-        vtype = field.types[0]
-        if vtype == gguf.GGUFValueType.ARRAY:
-            writer.add_key_value(field.name, field.contents(), vtype, sub_type=field.types[-1])
-        else:
-            writer.add_key_value(field.name, field.contents(), vtype)
+    G.copy_metadata(reader, writer)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
